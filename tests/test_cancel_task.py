@@ -1,0 +1,251 @@
+"""cancel_task end to end: the SDK client over real stdio, twill-mcp, a Twill-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import unquote
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.conftest import API_KEY, Launch, call, error_of
+from tests.fake_twill import FakeTwill, Scripted, closed_port
+from twill_mcp import __version__
+
+pytestmark = pytest.mark.anyio
+
+ODD_IDS = ["a/b", "..", ".", "what?x=1", "a#b", "with space", "tâche-✓-漢字", "100%25", "a\\b", "\u00a0"]
+
+
+async def test_lists_cancel_task_with_its_compiled_contract(launch: Launch) -> None:
+    async with launch() as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    tool = tools["cancel_task"]
+    assert tool.title == "Cancel task"
+    assert tool.input_schema == {
+        "type": "object",
+        "properties": {
+            "taskIdOrSlug": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The task's id (UUID) or slug, as Twill shows it.",
+            }
+        },
+        "required": ["taskIdOrSlug"],
+        "additionalProperties": False,
+    }
+    assert tool.output_schema is not None
+    assert tool.output_schema["anyOf"] == [{"required": ["success", "task"]}, {"required": ["error"]}]
+    hints = tool.annotations
+    assert hints is not None
+    assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
+        False,
+        True,
+        True,
+        True,
+    )
+
+
+async def test_cancels_a_task_and_returns_twills_body(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11")
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"})
+    assert not result.is_error
+    assert result.structured_content == {"success": True, "task": {"id": "7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"}}
+    assert json.loads(result.content[0].text) == result.structured_content
+    assert fake_twill.tasks["7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"].status == "CANCELLED"
+
+
+async def test_accepts_a_slug_as_well_as_an_id(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("id-1", slug="fix-login-bug")
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "fix-login-bug"})
+    assert result.structured_content == {"success": True, "task": {"id": "id-1"}}
+
+
+async def test_sends_one_authenticated_json_post(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    async with launch() as client:
+        await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    [request] = fake_twill.requests
+    assert (request.method, request.raw_path) == ("POST", "/api/v1/tasks/t1/cancel")
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.headers["accept"] == "application/json"
+    assert request.headers["user-agent"] == f"twill-mcp/{__version__}"
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.body) == {}
+
+
+@pytest.mark.parametrize("task_id", ODD_IDS)
+async def test_any_id_travels_as_exactly_one_path_segment(launch: Launch, fake_twill: FakeTwill, task_id: str) -> None:
+    fake_twill.add_task(task_id)
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": task_id})
+    [request] = fake_twill.requests
+    assert request.segments[:4] == ["", "api", "v1", "tasks"]
+    assert request.segments[5:] == ["cancel"]
+    assert "?" not in request.raw_path
+    assert "#" not in request.raw_path
+    assert unquote(request.segments[4]) == task_id
+    assert result.structured_content == {"success": True, "task": {"id": task_id}}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": ""}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": 42}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": None}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": ["t1"]}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": "t1", "force": True}, "force"),
+    ],
+    ids=["missing", "empty", "number", "null", "array", "unknown-extra"],
+)
+async def test_rejects_bad_arguments_and_sends_nothing(
+    launch: Launch, fake_twill: FakeTwill, arguments: dict[str, object], named: str
+) -> None:
+    async with launch() as client:
+        result = await call(client, "cancel_task", arguments)
+    error = error_of(result)
+    assert error["code"] == "invalid_arguments"
+    assert named in error["message"]
+    assert error["retryable"] is False
+    assert fake_twill.requests == []
+
+
+async def test_a_rejected_key_reports_twills_unauthorized_error(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    async with launch(TWILL_API_KEY="twk_wrong") as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert error == {"code": "unauthorized", "message": "Invalid or missing API key", "status": 401, "retryable": False}
+    assert "TWILL_API_KEY" in result.content[0].text
+
+
+async def test_an_unknown_task_reports_not_found(launch: Launch) -> None:
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "no-such-task"})
+    assert error_of(result) == {"code": "not_found", "message": "Task not found", "status": 404, "retryable": False}
+
+
+async def test_rate_limiting_reports_when_to_retry(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.then_json(
+        429,
+        {"error": {"code": "rate_limited", "message": "Rate limit exceeded. Max 100 requests per minute."}},
+        {"Retry-After": "30"},
+    )
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert (error["code"], error["status"], error["retryAfter"], error["retryable"]) == ("rate_limited", 429, 30, True)
+    assert "30 s" in result.content[0].text
+
+
+async def test_a_server_error_keeps_twills_envelope_and_is_retryable(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.then_json(
+        500, {"error": {"code": "internal_error", "message": "Server error", "details": {"ref": "x1"}}}
+    )
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert error_of(result) == {
+        "code": "internal_error",
+        "message": "Server error",
+        "status": 500,
+        "retryable": True,
+        "details": {"ref": "x1"},
+    }
+
+
+async def test_an_html_gateway_error_is_a_bad_upstream_response(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(502, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}))
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert (error["code"], error["status"], error["retryable"]) == ("bad_upstream_response", 502, True)
+    assert "<html>" not in result.content[0].text
+
+
+async def test_a_non_json_success_is_a_bad_upstream_response_that_says_it_likely_worked(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    fake_twill.then(Scripted(200, b"OK", {"Content-Type": "text/plain"}))
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert (error["code"], error["status"]) == ("bad_upstream_response", 200)
+    assert "most likely did cancel the task" in result.content[0].text
+
+
+async def test_a_success_body_that_breaks_the_documented_schema_is_reported(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    fake_twill.then_json(200, {"success": True, "task": {"name": "no id"}})
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert error["code"] == "bad_upstream_response"
+    assert "task" in error["message"]
+
+
+async def test_a_read_timeout_reports_an_unknown_outcome_within_the_timeout(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=3.0))
+    async with launch(TWILL_MCP_READ_TIMEOUT="0.5") as client:
+        started = time.monotonic()
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+        elapsed = time.monotonic() - started
+    error = error_of(result)
+    assert error["code"] == "outcome_unknown"
+    assert "unknown whether Twill did cancel the task" in error["message"]
+    assert "again is safe" in result.content[0].text
+    assert elapsed < 2.5
+
+
+async def test_a_connection_dropped_mid_request_reports_an_unknown_outcome(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    fake_twill.then(Scripted(drop=True))
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert error_of(result)["code"] == "outcome_unknown"
+
+
+async def test_a_refused_connection_reports_unreachable_and_nothing_sent(launch: Launch) -> None:
+    async with launch(TWILL_BASE_URL=f"http://127.0.0.1:{closed_port()}") as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    error = error_of(result)
+    assert (error["code"], error["retryable"]) == ("upstream_unreachable", True)
+    assert "nothing was sent" in error["message"]
+
+
+async def test_without_a_key_tools_are_listed_and_calls_explain_how_to_set_it(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    async with launch(TWILL_API_KEY=None) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert "cancel_task" in names
+    error = error_of(result)
+    assert error["code"] == "missing_api_key"
+    assert "TWILL_API_KEY" in result.content[0].text
+    assert fake_twill.requests == []
+
+
+async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(launch: Launch) -> None:
+    async with launch() as client:
+        with pytest.raises(MCPError, match="cancel_task"):
+            await client.call_tool("delete_everything", {})
+
+
+async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "Server error"}})
+    async with launch(TWILL_MCP_LOG_LEVEL="DEBUG") as client:
+        for _ in range(2):
+            await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+        await call(client, "cancel_task", {})
+    # `call` scanned each result; the stderr_logs fixture scans the server's stderr at teardown.
+    assert len(fake_twill.requests) == 2

@@ -1,0 +1,94 @@
+"""Check tool arguments against the compiled input schema before any network I/O."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from twill_mcp.errors import InvalidArguments
+
+MAX_ARGUMENT_BYTES = 256 * 1024
+_TYPE_NAMES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+class ArgumentChecker:
+    """One tool's input schema, compiled once into a validator."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        Draft202012Validator.check_schema(schema)
+        self._schema = schema
+        self._validator = Draft202012Validator(schema)
+
+    def check(self, arguments: Any) -> dict[str, Any]:
+        """The arguments as a dict, or `InvalidArguments` naming every offending field."""
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise InvalidArguments(f"arguments must be an object, got {_type_name(arguments)}")
+        size = len(json.dumps(arguments, ensure_ascii=False).encode())
+        if size > MAX_ARGUMENT_BYTES:
+            raise InvalidArguments(
+                f"arguments are {size} bytes; the limit is {MAX_ARGUMENT_BYTES}",
+                hint="Send less data in one call.",
+            )
+        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
+        if not errors:
+            return arguments
+        problems = list({json.dumps(p): p for e in errors for p in _problems(e)}.values())
+        accepted = ", ".join(self._schema.get("properties", {})) or "none"
+        raise InvalidArguments(
+            "; ".join(f"{p['argument']}: {p['problem']}" if p["argument"] else p["problem"] for p in problems),
+            hint=f"Fix the arguments and call again; nothing was sent to Twill. Accepted arguments: {accepted}.",
+            details=problems,
+        )
+
+
+def _problems(error: ValidationError) -> list[dict[str, str]]:
+    path = _path(error)
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [{"argument": _join(path, name), "problem": "is required"} for name in missing]
+    return [{"argument": path, "problem": _problem(error)}]
+
+
+def _problem(error: ValidationError) -> str:
+    kind = error.validator
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown argument(s): {', '.join(map(repr, extra))}"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"must be {expected}, got {_type_name(error.instance)}"
+    if kind == "minLength" and error.validator_value == 1:
+        return "must not be empty"
+    if kind == "enum":
+        return "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+    return _shorten(error.message)
+
+
+def _path(error: ValidationError) -> str:
+    return _join("", *[str(p) for p in error.absolute_path])
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,61 @@
+"""Command line: `twill-mcp` serves MCP over stdio."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+from mcp.server.stdio import stdio_server
+
+from twill_mcp import __version__
+from twill_mcp.config import LOG_LEVELS, Settings
+from twill_mcp.errors import ConfigError
+from twill_mcp.logs import configure_logging
+from twill_mcp.server import build_server
+from twill_mcp.upstream import TwillHttp
+
+logger = logging.getLogger("twill_mcp")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="twill-mcp",
+        description="MCP server for the Twill cloud coding-agent API. Serves MCP over stdio. "
+        "The API key comes from TWILL_API_KEY (or a file named by TWILL_API_KEY_FILE), never from arguments.",
+    )
+    parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="stderr log level (default: TWILL_MCP_LOG_LEVEL or INFO)",
+    )
+    return parser.parse_args(argv)
+
+
+async def serve_stdio(settings: Settings) -> None:
+    async with TwillHttp(settings) as http:
+        server = build_server(http)
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.load(log_level=args.log_level)
+    except ConfigError as exc:
+        print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    configure_logging(settings.log_level, secrets=[key])
+    if not key:
+        logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
+    logger.info("twill-mcp %s serving stdio; Twill API at %s", __version__, settings.base_url)
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(serve_stdio, settings)
+    return 0

@@ -1,0 +1,393 @@
+"""Compile OpenAPI operations into MCP tool definitions.
+
+Generic by design: nothing here knows about any particular Twill operation. The
+result is plain data (`CompiledTool`) that the server lists and the call path
+executes, so the schema an agent sees and the request we send cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from twill_mcp.errors import ERROR_OBJECT_SCHEMA
+from twill_mcp.overlay import OVERLAY, ToolOverlay
+from twill_mcp.spec import Spec, deref, resolve_ref
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
+MAX_TOOL_NAME = 64
+BODY_ARGUMENT = "body"
+# A non-object success body is returned under this key, since clients of the
+# 2025 protocol era accept only objects as structuredContent.
+RESULT_KEY = "result"
+
+Direction = Literal["input", "output"]
+_TOOL_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_TOOL_NAME}}}")
+
+# Keywords of OpenAPI 3.0 schemas that are not JSON Schema, or only noise for an agent.
+_DROPPED_KEYWORDS = frozenset(
+    {"example", "examples", "xml", "externalDocs", "discriminator", "deprecated", "readOnly", "writeOnly", "nullable"}
+)
+
+
+class CompileError(ValueError):
+    """The spec (or overlay) cannot be turned into valid tools."""
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    title: str
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """How a tool call becomes an HTTP request."""
+
+    operation_id: str
+    method: str
+    path: str
+    path_params: tuple[str, ...]
+    query_params: tuple[str, ...]
+    body_fields: tuple[str, ...]
+    """Arguments sent as top-level properties of the JSON body."""
+    body_argument: str | None
+    """The one argument sent as the whole JSON body, when the body is not flattened."""
+    empty_json_body: bool
+    """Send `{}` as the body: a write with no declared body, as Twill's own examples do."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTool:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: Annotations
+    operation: Operation
+    success_schema: dict[str, Any] | None
+    """The documented 2xx body, checked on every success when `strict_response` is set."""
+    strict_response: bool
+    wraps_result: bool
+    effect: str
+    """The action in words, for messages about whether it happened."""
+
+
+# Defaults each HTTP method implies; the overlay corrects what a method cannot tell.
+_METHOD_HINTS: dict[str, tuple[bool, bool, bool]] = {
+    # method: (read_only, destructive, idempotent)
+    "GET": (True, False, True),
+    "HEAD": (True, False, True),
+    "PUT": (False, True, True),
+    "DELETE": (False, True, True),
+    "POST": (False, False, False),
+    "PATCH": (False, True, False),
+}
+
+
+def tool_name(operation_id: str) -> str:
+    """snake_case of an operationId: `cancelTask` -> `cancel_task`, `getHTTPLog` -> `get_http_log`."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation_id)
+    return re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
+
+
+def compile_spec(spec: Spec, overlay: Mapping[str, ToolOverlay] = OVERLAY) -> list[CompiledTool]:
+    """Every operation of the spec as a tool, in document order."""
+    tools = [compile_operation(spec, path, method, overlay) for path, method in _operations(spec)]
+    seen: dict[str, str] = {}
+    for tool in tools:
+        if tool.name in seen:
+            raise CompileError(
+                f"operations {seen[tool.name]!r} and {tool.operation.operation_id!r} both compile to "
+                f"tool {tool.name!r}; give one a name in the overlay"
+            )
+        seen[tool.name] = tool.operation.operation_id
+    unknown = set(overlay) - {t.operation.operation_id for t in tools}
+    if unknown:
+        raise CompileError(f"overlay names operations the spec does not have: {sorted(unknown)}")
+    return tools
+
+
+def _operations(spec: Spec) -> Iterator[tuple[str, str]]:
+    for path, item in spec.get("paths", {}).items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield path, method
+
+
+def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, ToolOverlay] = OVERLAY) -> CompiledTool:
+    item = spec["paths"][path]
+    op = item[method]
+    operation_id = op.get("operationId")
+    if not operation_id:
+        raise CompileError(f"{method.upper()} {path} has no operationId")
+    edits = overlay.get(operation_id, {})
+    name = edits.get("name") or tool_name(operation_id)
+    if not _TOOL_NAME.fullmatch(name):
+        raise CompileError(f"tool name {name!r} for {operation_id!r} is not 1-{MAX_TOOL_NAME} of [A-Za-z0-9_-]")
+    title = edits.get("title") or op.get("summary") or name
+    description = edits.get("description") or op.get("description") or op.get("summary") or ""
+
+    input_schema, operation = _compile_input(spec, path, method.upper(), item, op, edits)
+    success_schema = _success_schema(spec, op)
+    output_schema, wraps = (None, False) if success_schema is None else _output_schema(success_schema, operation_id)
+
+    read_only, destructive, idempotent = _METHOD_HINTS[method.upper()]
+    annotations = Annotations(
+        title=title,
+        read_only=edits.get("read_only", read_only),
+        destructive=edits.get("destructive", destructive),
+        idempotent=edits.get("idempotent", idempotent),
+        open_world=edits.get("open_world", True),
+    )
+    return CompiledTool(
+        name=name,
+        title=title,
+        description=description,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        annotations=annotations,
+        operation=operation,
+        success_schema=success_schema,
+        strict_response=success_schema is not None and not _is_inferred(spec, op),
+        wraps_result=wraps,
+        effect=edits.get("effect", "what was asked"),
+    )
+
+
+def _compile_input(
+    spec: Spec, path: str, method: str, item: dict[str, Any], op: dict[str, Any], edits: ToolOverlay
+) -> tuple[dict[str, Any], Operation]:
+    arg_docs = edits.get("arguments", {})
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    path_params: list[str] = []
+    query_params: list[str] = []
+
+    for param in _parameters(spec, item, op):
+        where, pname = param["in"], param["name"]
+        if where not in ("path", "query"):
+            continue  # headers and cookies are the transport's business, not the agent's
+        if pname in properties:
+            raise CompileError(f"{op['operationId']}: parameter {pname!r} is declared in both path and query")
+        schema = convert_schema(spec, param.get("schema", {}), "input")
+        if where == "path":
+            path_params.append(pname)
+            if schema.get("type", "string") == "string":
+                schema["minLength"] = max(1, schema.get("minLength", 1))
+        else:
+            query_params.append(pname)
+        doc = arg_docs.get(pname) or param.get("description")
+        if doc:
+            schema["description"] = doc
+        properties[pname] = schema
+        if where == "path" or param.get("required"):
+            required.append(pname)
+
+    missing = [p for p in re.findall(r"{([^}]+)}", path) if p not in path_params]
+    if missing:
+        raise CompileError(f"{op['operationId']}: path placeholders without a parameter: {missing}")
+
+    body_fields: tuple[str, ...] = ()
+    body_argument: str | None = None
+    request_body = deref(spec, op.get("requestBody")) if op.get("requestBody") else None
+    body_node = _json_schema_node(request_body)
+    if body_node is not None:
+        body_schema = convert_schema(spec, body_node, "input")
+        body_props = body_schema.get("properties")
+        flatten = (
+            request_body is not None
+            and request_body.get("required", False)
+            and body_schema.get("type") == "object"
+            and isinstance(body_props, dict)
+            and not (set(body_props) & set(properties))
+            and not ({"anyOf", "oneOf", "allOf"} & set(body_schema))
+        )
+        if flatten:
+            for field, field_schema in body_props.items():
+                doc = arg_docs.get(field)
+                properties[field] = {**field_schema, "description": doc} if doc else field_schema
+            required.extend(body_schema.get("required", []))
+            body_fields = tuple(body_props)
+        else:
+            if BODY_ARGUMENT in properties:
+                raise CompileError(f"{op['operationId']}: a parameter is named {BODY_ARGUMENT!r}")
+            doc = arg_docs.get(BODY_ARGUMENT) or (request_body or {}).get("description")
+            properties[BODY_ARGUMENT] = {**body_schema, "description": doc} if doc else body_schema
+            if request_body is not None and request_body.get("required", False):
+                required.append(BODY_ARGUMENT)
+            body_argument = BODY_ARGUMENT
+
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    operation = Operation(
+        operation_id=op["operationId"],
+        method=method,
+        path=path,
+        path_params=tuple(path_params),
+        query_params=tuple(query_params),
+        body_fields=body_fields,
+        body_argument=body_argument,
+        empty_json_body=body_node is None and method in ("POST", "PUT", "PATCH"),
+    )
+    return schema, operation
+
+
+def _parameters(spec: Spec, item: dict[str, Any], op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Path-level parameters overridden by operation-level ones, as OpenAPI defines."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for raw in [*item.get("parameters", []), *op.get("parameters", [])]:
+        param = deref(spec, raw)
+        merged[(param["name"], param["in"])] = param
+    return list(merged.values())
+
+
+def _json_schema_node(content_holder: dict[str, Any] | None) -> Any:
+    if not content_holder:
+        return None
+    content = content_holder.get("content", {})
+    for media_type, media in content.items():
+        if media_type.split(";")[0].strip() == "application/json" or media_type.endswith("+json"):
+            return media.get("schema", {})
+    return None
+
+
+def _success_node(op: dict[str, Any]) -> Any:
+    for status in sorted(op.get("responses", {})):
+        if str(status).startswith("2"):
+            return status
+    return None
+
+
+def _success_response(spec: Spec, op: dict[str, Any]) -> dict[str, Any] | None:
+    status = _success_node(op)
+    return None if status is None else deref(spec, op["responses"][status])
+
+
+def _success_schema(spec: Spec, op: dict[str, Any]) -> dict[str, Any] | None:
+    node = _json_schema_node(_success_response(spec, op))
+    return None if node is None else convert_schema(spec, node, "output")
+
+
+def _output_schema(success: dict[str, Any], operation_id: str) -> tuple[dict[str, Any], bool]:
+    """The success schema, widened so that an error result's `{"error": …}` also validates.
+
+    Some clients (the TypeScript SDK) validate structuredContent against outputSchema
+    even on isError results; a schema that admitted only success would make them
+    reject every error we report. Each branch stays exact: a success must carry the
+    documented required fields, an error must carry the error object.
+    """
+    if success.get("type") == "object":
+        schema = dict(success)
+        wraps = False
+    else:
+        schema = {"type": "object", "properties": {RESULT_KEY: success}, "required": [RESULT_KEY]}
+        wraps = True
+    properties = dict(schema.get("properties", {}))
+    if "error" in properties:
+        raise CompileError(f"{operation_id}: the success body has a top-level 'error' field, which errors use")
+    properties["error"] = copy.deepcopy(ERROR_OBJECT_SCHEMA)
+    schema["properties"] = properties
+    required = schema.pop("required", [])
+    if required:
+        schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
+    return schema, wraps
+
+
+def _is_inferred(spec: Spec, op: dict[str, Any]) -> bool:
+    """Whether any part of the success response was guessed (`x-inferred`) rather than documented."""
+    status = _success_node(op)
+    return status is not None and _mentions_inferred(spec, op["responses"][status], ())
+
+
+def _mentions_inferred(spec: Spec, node: Any, stack: tuple[str, ...]) -> bool:
+    if isinstance(node, list):
+        return any(_mentions_inferred(spec, item, stack) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("x-inferred"):
+        return True
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return ref not in stack and _mentions_inferred(spec, resolve_ref(spec, ref), (*stack, ref))
+    return any(_mentions_inferred(spec, value, stack) for value in node.values())
+
+
+def convert_schema(spec: Spec, node: Any, direction: Direction, _stack: tuple[str, ...] = ()) -> Any:
+    """OpenAPI 3.0 schema -> self-contained JSON Schema 2020-12, every `$ref` inlined.
+
+    MCP clients reject `$ref`/`$defs`, so references are copied in place. A reference
+    cycle cannot be inlined; its inner occurrence becomes `{}` (any value), which is
+    permissive rather than wrong.
+    """
+    if not isinstance(node, dict):
+        return copy.deepcopy(node)
+    if "$ref" in node:
+        ref = node["$ref"]
+        if ref in _stack:
+            return {}
+        return convert_schema(spec, resolve_ref(spec, ref), direction, (*_stack, ref))
+
+    out: dict[str, Any] = {}
+    hidden: set[str] = set()
+    for key, value in node.items():
+        if key.startswith("x-") or key in _DROPPED_KEYWORDS:
+            continue
+        if key == "properties":
+            props: dict[str, Any] = {}
+            for prop, prop_schema in value.items():
+                if _hidden_in(spec, prop_schema, direction):
+                    hidden.add(prop)
+                    continue
+                props[prop] = convert_schema(spec, prop_schema, direction, _stack)
+            out[key] = props
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = convert_schema(spec, value, direction, _stack)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [convert_schema(spec, sub, direction, _stack) for sub in value]
+        else:
+            out[key] = copy.deepcopy(value)
+
+    if hidden and "required" in out:
+        out["required"] = [r for r in out["required"] if r not in hidden]
+    for bound in ("Minimum", "Maximum"):
+        exclusive = out.get(f"exclusive{bound}")
+        if exclusive is True and bound.lower() in out:
+            out[f"exclusive{bound}"] = out.pop(bound.lower())
+        elif exclusive is False:
+            del out[f"exclusive{bound}"]
+    if node.get("nullable") is True:
+        out = _nullable(out)
+    return out
+
+
+def _hidden_in(spec: Spec, prop_schema: Any, direction: Direction) -> bool:
+    """readOnly properties are never sent; writeOnly ones are never returned."""
+    try:
+        target = deref(spec, prop_schema)
+    except ValueError:
+        return False
+    if not isinstance(target, dict):
+        return False
+    return bool(target.get("readOnly")) if direction == "input" else bool(target.get("writeOnly"))
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        schema = {**schema, "type": [kind, "null"]}
+        if "enum" in schema and None not in schema["enum"]:
+            schema["enum"] = [*schema["enum"], None]
+        return schema
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}

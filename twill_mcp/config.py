@@ -1,0 +1,130 @@
+"""Configuration from the environment, validated once at start-up.
+
+The API key is held as a `SecretStr` so that no repr, log line or validation
+error can print it; it is read from the environment or a file, never from argv.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from twill_mcp.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://twill.ai"
+API_PREFIX = "/api/v1"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Environment variable -> setting. Documented in the README's configuration table.
+ENVIRONMENT: dict[str, str] = {
+    "TWILL_BASE_URL": "base_url",
+    "TWILL_MCP_LOG_LEVEL": "log_level",
+    "TWILL_MCP_CONNECT_TIMEOUT": "connect_timeout",
+    "TWILL_MCP_READ_TIMEOUT": "read_timeout",
+    "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
+    "TWILL_MCP_MAX_RESPONSE_BYTES": "max_response_bytes",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = Field(DEFAULT_BASE_URL, description="After validation: the API root, ending in /api/v1.")
+    log_level: str = "INFO"
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
+    max_response_bytes: int = Field(1024 * 1024, gt=0)
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if not all(33 <= ord(ch) <= 126 for ch in value):
+                # Never echo the value: it is a credential, even when malformed.
+                raise ValueError("contains spaces, line breaks or non-ASCII characters; copy the key again")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return api_root(value)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment (and explicit overrides), or a `ConfigError` that says what to fix."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {field: env[var] for var, field in ENVIRONMENT.items() if env.get(var, "").strip()}
+        key = env.get("TWILL_API_KEY", "")
+        key_file = env.get("TWILL_API_KEY_FILE", "").strip()
+        if not key.strip() and key_file:
+            try:
+                key = Path(key_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"TWILL_API_KEY_FILE: cannot read {key_file!r} ({type(exc).__name__})") from None
+        values["api_key"] = key
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Validation problems by setting name, without the offending values (one may be the key)."""
+    names = {field: var for var, field in ENVIRONMENT.items()} | {"api_key": "TWILL_API_KEY"}
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else "configuration"
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{names.get(field, field)}: {message}")
+    return "; ".join(problems)
+
+
+def api_root(base_url: str) -> str:
+    """Normalise TWILL_BASE_URL, which names the origin as in Twill's own agent skill.
+
+    `https://twill.ai` becomes `https://twill.ai/api/v1`; a value that already ends
+    in `/api/v1` is kept as is, so it is never doubled.
+    """
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}")
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials; put the key in TWILL_API_KEY")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query or fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The bearer key would cross the network in clear text.
+        raise ValueError("must use https (plain http is allowed only for localhost / 127.0.0.1 / ::1)")
+    return url if parts.path.endswith(API_PREFIX) else url + API_PREFIX
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

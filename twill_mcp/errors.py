@@ -1,0 +1,120 @@
+"""Errors a tool call can end in, as one hierarchy the whole request path raises.
+
+Every failure an agent can see is a `ToolCallError`: it carries a stable `code`, a
+message that says what happened, and a hint that says what to do next. The result
+renderer turns it into an `isError` tool result; nothing else needs to know how.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# The machine-readable error object every error result carries under "error".
+# Twill's own envelope is {"error": {"code", "message", "details"?}}; we keep that
+# shape and add what an agent needs to decide its next step.
+ERROR_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Present only when the call failed (isError).",
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "status": {"type": "integer", "description": "HTTP status from Twill, when it answered."},
+        "retryable": {"type": "boolean"},
+        "retryAfter": {"type": "number", "description": "Seconds to wait before retrying."},
+        "details": {},
+    },
+    "required": ["code", "message", "retryable"],
+}
+
+
+class ConfigError(Exception):
+    """The server cannot start as configured (bad base URL, unreadable key file)."""
+
+
+class ToolCallError(Exception):
+    """A tool call that failed; rendered as an `isError` result, never as a protocol error."""
+
+    code: ClassVar[str] = "internal_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        details: Any = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.status = status
+        self.details = details
+        self.retry_after = retry_after
+        # Whether the same call may succeed later depends on the status and the
+        # operation, so an instance may override its class's default.
+        self.is_retryable = type(self).retryable if retryable is None else retryable
+
+    @property
+    def error_code(self) -> str:
+        return self.code
+
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "code": self.error_code,
+            "message": self.message,
+            "retryable": self.is_retryable,
+        }
+        if self.status is not None:
+            error["status"] = self.status
+        if self.retry_after is not None:
+            error["retryAfter"] = self.retry_after
+        if self.details is not None:
+            error["details"] = self.details
+        return error
+
+
+class MissingApiKey(ToolCallError):
+    code = "missing_api_key"
+
+
+class InvalidArguments(ToolCallError):
+    code = "invalid_arguments"
+
+
+class UpstreamError(ToolCallError):
+    """Twill could not be reached, or did not answer in a form we can trust."""
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+    retryable = True
+
+
+class UpstreamUnreachable(UpstreamError):
+    code = "upstream_unreachable"
+    retryable = True
+
+
+class BadUpstreamResponse(UpstreamError):
+    code = "bad_upstream_response"
+
+
+class OutcomeUnknown(UpstreamError):
+    """The request may have reached Twill and acted before the answer was lost."""
+
+    code = "outcome_unknown"
+
+
+class ApiError(ToolCallError):
+    """Twill answered with an error status; its own error code is kept as is."""
+
+    def __init__(self, api_code: str, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.api_code = api_code
+
+    @property
+    def error_code(self) -> str:
+        return self.api_code

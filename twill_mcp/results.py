@@ -1,0 +1,41 @@
+"""Render the outcome of a call as an MCP tool result.
+
+Success: `structuredContent` is Twill's JSON body, and a text block carries the same
+JSON for clients that only read text. Failure: `isError` with a text that says what
+happened and what to do next, and `structuredContent` = `{"error": {...}}`, which the
+compiled outputSchema admits so that clients validating it (the TypeScript SDK does,
+even on errors) accept the result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+
+from twill_mcp.compiler import RESULT_KEY, CompiledTool
+from twill_mcp.errors import ToolCallError
+
+
+def success_result(tool: CompiledTool, body: Any) -> types.CallToolResult:
+    structured = {RESULT_KEY: body} if tool.wraps_result or not isinstance(body, dict) else body
+    return types.CallToolResult(content=[_text(_dump(structured))], structured_content=structured)
+
+
+def error_result(tool_name: str, error: ToolCallError) -> types.CallToolResult:
+    structured = {"error": error.to_dict()}
+    where = f"HTTP {error.status}, " if error.status is not None else ""
+    lines = [f"{tool_name} failed ({where}{error.error_code}): {error.message}"]
+    if error.hint:
+        lines.append(error.hint)
+    lines.append(_dump(structured))
+    return types.CallToolResult(content=[_text("\n".join(lines))], structured_content=structured, is_error=True)
+
+
+def _text(text: str) -> types.TextContent:
+    return types.TextContent(type="text", text=text)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

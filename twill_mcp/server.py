@@ -1,0 +1,72 @@
+"""The MCP server: compiled tools listed as they are, calls dispatched to their `ToolCall`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from twill_mcp import __version__
+from twill_mcp.call import ToolCall
+from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.spec import load_bundled_spec
+from twill_mcp.upstream import TwillHttp
+
+SERVER_NAME = "twill"
+INSTRUCTIONS = (
+    "Tools for the Twill cloud coding-agent API (https://twill.ai). Every tool forwards one call to Twill "
+    "with the user's API key. A failed call returns isError with structuredContent.error "
+    "{code, message, retryable, status?, retryAfter?}: follow its text, which says what to do next."
+)
+
+
+def mcp_tool(tool: CompiledTool) -> types.Tool:
+    hints = tool.annotations
+    return types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+        annotations=types.ToolAnnotations(
+            title=hints.title,
+            read_only_hint=hints.read_only,
+            destructive_hint=hints.destructive,
+            idempotent_hint=hints.idempotent,
+            open_world_hint=hints.open_world,
+        ),
+    )
+
+
+def build_server(http: TwillHttp, tools: Sequence[CompiledTool] | None = None) -> Server[Any]:
+    if tools is None:
+        tools = compile_spec(load_bundled_spec())
+    calls = {tool.name: ToolCall(tool) for tool in tools}
+    listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        call = calls.get(params.name)
+        if call is None:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown tool {params.name!r}. Available tools: {', '.join(calls)}.",
+            )
+        return await call(http, params.arguments)
+
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        title="Twill",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
