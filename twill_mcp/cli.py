@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 
 import anyio
-from mcp.server.stdio import stdio_server
 
 from twill_mcp import __version__
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.server import build_server
+from twill_mcp.stdio import serve_stdio
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger("twill_mcp")
@@ -37,11 +37,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve_stdio(settings: Settings) -> None:
+async def serve(settings: Settings) -> None:
     async with TwillHttp(settings) as http:
-        server = build_server(http)
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+        await serve_stdio(build_server(http), grace=settings.call_timeout + 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,5 +55,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
     logger.info("twill-mcp %s serving stdio; Twill API at %s", __version__, settings.base_url)
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve_stdio, settings)
+        anyio.run(serve, settings)
     return 0

@@ -1,0 +1,96 @@
+"""Configuration: base URL convention, key hygiene, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from twill_mcp.config import Settings
+from twill_mcp.errors import ConfigError
+
+KEY = "twk_live_0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("given", "api_root"),
+    [
+        ("https://twill.ai", "https://twill.ai/api/v1"),
+        ("https://twill.ai/", "https://twill.ai/api/v1"),
+        ("https://twill.ai/api/v1", "https://twill.ai/api/v1"),
+        ("https://twill.ai/api/v1/", "https://twill.ai/api/v1"),
+        ("https://proxy.example.com/twill", "https://proxy.example.com/twill/api/v1"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/api/v1"),
+        ("http://localhost:3000/api/v1", "http://localhost:3000/api/v1"),
+        ("http://[::1]:9000", "http://[::1]:9000/api/v1"),
+    ],
+)
+def test_the_base_url_is_the_origin_and_api_v1_is_appended_once(given: str, api_root: str) -> None:
+    assert Settings.load({"TWILL_BASE_URL": given}).base_url == api_root
+
+
+def test_the_default_base_url_is_twills_production_api() -> None:
+    assert Settings.load({}).base_url == "https://twill.ai/api/v1"
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("http://twill.ai", "https"),
+        ("ftp://twill.ai", "http(s)"),
+        ("twill.ai", "http(s)"),
+        ("https://user:pw@twill.ai", "credentials"),
+        ("https://twill.ai/?x=1", "query"),
+    ],
+)
+def test_an_unsafe_or_malformed_base_url_is_refused_with_the_reason(given: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="TWILL_BASE_URL") as caught:
+        Settings.load({"TWILL_BASE_URL": given})
+    assert says in str(caught.value)
+
+
+def test_the_key_is_read_from_the_environment_and_stripped() -> None:
+    settings = Settings.load({"TWILL_API_KEY": f"  {KEY}\n"})
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == KEY
+
+
+def test_the_key_can_come_from_a_file(tmp_path: pytest.TempPathFactory) -> None:
+    key_file = tmp_path / "key"  # type: ignore[operator]
+    key_file.write_text(KEY + "\n")
+    settings = Settings.load({"TWILL_API_KEY_FILE": str(key_file)})
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == KEY
+
+
+def test_an_unreadable_key_file_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="TWILL_API_KEY_FILE"):
+        Settings.load({"TWILL_API_KEY_FILE": "/nonexistent/key"})
+
+
+def test_an_empty_key_means_no_key() -> None:
+    assert Settings.load({"TWILL_API_KEY": "   "}).api_key is None
+
+
+def test_the_key_never_appears_in_the_settings_repr() -> None:
+    settings = Settings.load({"TWILL_API_KEY": KEY})
+    assert KEY not in repr(settings)
+    assert KEY not in str(settings.model_dump())
+
+
+def test_a_key_with_inner_whitespace_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="TWILL_API_KEY") as caught:
+        Settings.load({"TWILL_API_KEY": KEY + " " + KEY})
+    assert KEY not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TWILL_MCP_READ_TIMEOUT", "-1"), ("TWILL_MCP_CALL_TIMEOUT", "soon"), ("TWILL_MCP_LOG_LEVEL", "LOUD")],
+)
+def test_a_bad_setting_is_a_config_error_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.load({variable: value})
+
+
+def test_explicit_overrides_win_over_the_environment() -> None:
+    assert Settings.load({"TWILL_MCP_LOG_LEVEL": "ERROR"}, log_level="debug").log_level == "DEBUG"

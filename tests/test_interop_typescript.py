@@ -1,0 +1,87 @@
+"""A client we did not write: the official TypeScript SDK accepts every result, errors included.
+
+The TypeScript client validates structuredContent against the tool's outputSchema even
+on isError results (the Python client does not), so this is where a wrong error shape
+would show.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SERVER_COMMAND, server_env
+from tests.fake_twill import FakeTwill, Scripted
+
+INTEROP = Path(__file__).parent / "interop"
+
+
+@pytest.fixture(scope="session")
+def ts_client() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to run the TypeScript SDK client")
+    if not (INTEROP / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=300
+        )
+    return INTEROP / "ts_client.mjs"
+
+
+def run_ts_client(script: Path, env: dict[str, str], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    plan = {
+        "command": SERVER_COMMAND[0],
+        "args": SERVER_COMMAND[1:],
+        "env": env,
+        "calls": calls,
+        "cwd": str(INTEROP.parents[1]),
+    }
+    done = subprocess.run(["node", str(script), json.dumps(plan)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_typescript_client_lists_cancel_task(ts_client: Path, fake_twill: FakeTwill) -> None:
+    out = run_ts_client(ts_client, server_env(fake_twill), [])
+    [tool] = [t for t in out["tools"]["tools"] if t["name"] == "cancel_task"]
+    assert tool["outputSchema"]["type"] == "object"
+
+
+def test_the_typescript_client_accepts_a_success(ts_client: Path, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    out = run_ts_client(
+        ts_client, server_env(fake_twill), [{"name": "cancel_task", "arguments": {"taskIdOrSlug": "t1"}}]
+    )
+    [outcome] = out["results"]
+    assert outcome["ok"], outcome
+    assert outcome["result"]["structuredContent"] == {"success": True, "task": {"id": "t1"}}
+
+
+def test_the_typescript_client_accepts_every_kind_of_error_result(ts_client: Path, fake_twill: FakeTwill) -> None:
+    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "7"})
+    fake_twill.then(Scripted(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}))
+    fake_twill.then(Scripted(drop=True))
+    calls = [
+        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 429 scripted
+        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 502 HTML
+        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # dropped: outcome unknown
+        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 404
+        {"name": "cancel_task", "arguments": {"taskIdOrSlug": ""}},  # invalid arguments
+    ]
+    out = run_ts_client(ts_client, server_env(fake_twill), calls)
+    assert all(outcome["ok"] for outcome in out["results"]), out["results"]
+    codes = [outcome["result"]["structuredContent"]["error"]["code"] for outcome in out["results"]]
+    assert codes == ["rate_limited", "bad_upstream_response", "outcome_unknown", "not_found", "invalid_arguments"]
+    assert all(outcome["result"]["isError"] for outcome in out["results"])
+
+
+def test_the_typescript_client_accepts_the_missing_key_error(ts_client: Path, fake_twill: FakeTwill) -> None:
+    env = server_env(fake_twill, TWILL_API_KEY=None)
+    out = run_ts_client(ts_client, env, [{"name": "cancel_task", "arguments": {"taskIdOrSlug": "t1"}}])
+    [outcome] = out["results"]
+    assert outcome["ok"], outcome
+    assert outcome["result"]["structuredContent"]["error"]["code"] == "missing_api_key"

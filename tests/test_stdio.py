@@ -1,0 +1,101 @@
+"""The stdio transport as a host sees it: raw bytes on stdin, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+from tests.conftest import API_KEY, SERVER_COMMAND, server_env
+from tests.fake_twill import FakeTwill
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def cancel(request_id: int, task: Any) -> dict[str, Any]:
+    arguments = {"taskIdOrSlug": task}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "cancel_task", "arguments": arguments},
+    }
+
+
+def run_raw(
+    env: dict[str, str], *messages: dict[str, Any] | str, timeout: float = 20
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Write the messages, close stdin, and wait for the server to exit by itself."""
+    stdin = "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages)
+    started = time.monotonic()
+    done = subprocess.run(SERVER_COMMAND, input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+    return done, time.monotonic() - started
+
+
+def responses(stdout: str) -> dict[Any, dict[str, Any]]:
+    frames = [json.loads(line) for line in stdout.splitlines()]
+    assert all(frame.get("jsonrpc") == "2.0" for frame in frames)
+    return {frame.get("id"): frame for frame in frames}
+
+
+def test_stdout_carries_only_json_rpc_even_at_debug_level(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    env = server_env(fake_twill, TWILL_MCP_LOG_LEVEL="DEBUG", PATH="/usr/bin:/bin")
+    done, _ = run_raw(
+        env, INITIALIZE, INITIALIZED, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, cancel(3, "t1")
+    )
+    for line in done.stdout.splitlines():
+        frame = json.loads(line)
+        assert frame["jsonrpc"] == "2.0"
+    assert set(responses(done.stdout)) == {1, 2, 3}
+    assert "DEBUG" in done.stderr
+
+
+def test_every_request_read_before_stdin_closed_is_answered(fake_twill: FakeTwill) -> None:
+    for n in range(5):
+        fake_twill.add_task(f"t{n}")
+    env = server_env(fake_twill, PATH="/usr/bin:/bin")
+    done, _ = run_raw(env, INITIALIZE, INITIALIZED, *[cancel(10 + n, f"t{n}") for n in range(5)])
+    answers = responses(done.stdout)
+    assert all(answers[10 + n]["result"]["structuredContent"]["success"] for n in range(5))
+
+
+def test_the_server_exits_promptly_on_stdin_eof(fake_twill: FakeTwill) -> None:
+    done, elapsed = run_raw(server_env(fake_twill, PATH="/usr/bin:/bin"), INITIALIZE, INITIALIZED)
+    assert done.returncode == 0
+    assert elapsed < 10
+
+
+def test_undecodable_lines_get_protocol_errors_and_the_server_keeps_serving(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    env = server_env(fake_twill, PATH="/usr/bin:/bin")
+    garbage = ["this is not json", '{"jsonrpc": "2.0", "id": ', '{"hello": "world"}', "\x00\x01\x02"]
+    done, _ = run_raw(env, INITIALIZE, INITIALIZED, *garbage, cancel(5, "t1"))
+    frames = [json.loads(line) for line in done.stdout.splitlines()]
+    errors = sorted(frame["error"]["code"] for frame in frames if frame.get("id") is None)
+    assert errors == [-32700, -32700, -32700, -32600]
+    assert responses(done.stdout)[5]["result"]["structuredContent"] == {"success": True, "task": {"id": "t1"}}
+
+
+def test_a_bad_base_url_stops_start_up_with_a_clear_message_and_no_stdout(fake_twill: FakeTwill) -> None:
+    env = server_env(fake_twill, TWILL_BASE_URL="http://twill.example.com", PATH="/usr/bin:/bin")
+    done, _ = run_raw(env, INITIALIZE)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "TWILL_BASE_URL" in done.stderr
+    assert "https" in done.stderr
+
+
+def test_a_malformed_key_is_refused_at_start_up_without_echoing_it(fake_twill: FakeTwill) -> None:
+    env = server_env(fake_twill, TWILL_API_KEY=API_KEY + " trailing-word", PATH="/usr/bin:/bin")
+    done, _ = run_raw(env, INITIALIZE)
+    assert done.returncode == 2
+    assert "TWILL_API_KEY" in done.stderr
+    assert API_KEY not in done.stderr

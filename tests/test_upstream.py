@@ -1,0 +1,123 @@
+"""The HTTP request path in-process, against the fake Twill on real sockets (and a mock where no socket can)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx2
+import pytest
+
+from tests.conftest import API_KEY
+from tests.fake_twill import FakeTwill, Scripted
+from twill_mcp.compiler import compile_spec
+from twill_mcp.config import Settings
+from twill_mcp.errors import (
+    ApiError,
+    BadUpstreamResponse,
+    OutcomeUnknown,
+    ToolCallError,
+    UpstreamTimeout,
+)
+from twill_mcp.request import PreparedRequest
+from twill_mcp.responses import ResponseReader
+from twill_mcp.spec import load_bundled_spec
+from twill_mcp.upstream import Effect, TwillHttp
+
+pytestmark = pytest.mark.anyio
+
+CANCEL = PreparedRequest("POST", "/tasks/t1/cancel", json_body={}, has_body=True)
+CANCELLING = Effect(read_only=False, idempotent=True, what="cancel the task")
+READING = Effect(read_only=True, idempotent=True, what="read")
+
+
+def settings_for(fake: FakeTwill, **overrides: object) -> Settings:
+    return Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": fake.origin}, **overrides)
+
+
+def cancel_reader() -> ResponseReader:
+    [tool] = compile_spec(load_bundled_spec())
+    return ResponseReader(tool, CANCELLING)
+
+
+async def send_and_read(settings: Settings) -> object:
+    async with TwillHttp(settings) as http:
+        return cancel_reader().read(await http.send(CANCEL, CANCELLING))
+
+
+async def test_the_call_deadline_bounds_a_slow_answer(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=3))
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknown, match="deadline"):
+        await send_and_read(settings_for(fake_twill, call_timeout=0.5))
+    assert time.monotonic() - started < 2
+
+
+async def test_a_lost_answer_to_a_read_only_call_is_a_plain_timeout(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=3))
+    async with TwillHttp(settings_for(fake_twill, read_timeout=0.3)) as http:
+        with pytest.raises(UpstreamTimeout, match="did not answer"):
+            await http.send(PreparedRequest("GET", "/tasks/t1"), READING)
+
+
+async def test_a_connect_timeout_says_nothing_was_sent() -> None:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectTimeout("timed out", request=request)
+
+    settings = Settings.load({"TWILL_API_KEY": API_KEY})
+    async with TwillHttp(settings, transport=httpx2.MockTransport(refuse)) as http:
+        with pytest.raises(UpstreamTimeout, match="nothing was sent") as caught:
+            await http.send(CANCEL, CANCELLING)
+    assert caught.value.is_retryable
+
+
+async def test_a_body_over_the_cap_is_cut_and_reported(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(200, b'{"pad": "' + b"x" * 4096 + b'"}', {"Content-Type": "application/json"}))
+    with pytest.raises(BadUpstreamResponse, match="larger than"):
+        await send_and_read(settings_for(fake_twill, max_response_bytes=1024))
+
+
+async def test_a_redirect_is_not_followed_so_the_key_stays_at_the_origin(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(307, b"", {"Location": "https://elsewhere.example/steal"}))
+    with pytest.raises(BadUpstreamResponse, match="redirect"):
+        await send_and_read(settings_for(fake_twill))
+    assert len(fake_twill.requests) == 1
+
+
+async def test_an_error_body_without_twills_envelope_still_reports_the_status(fake_twill: FakeTwill) -> None:
+    fake_twill.then_json(503, {"message": "maintenance"})
+    with pytest.raises(BadUpstreamResponse) as caught:
+        await send_and_read(settings_for(fake_twill))
+    assert (caught.value.status, caught.value.is_retryable) == (503, True)
+
+
+async def test_retry_after_as_an_http_date_becomes_seconds(fake_twill: FakeTwill) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow"}}, {"Retry-After": when})
+    with pytest.raises(ApiError) as caught:
+        await send_and_read(settings_for(fake_twill))
+    assert caught.value.retry_after is not None
+    assert 80 <= caught.value.retry_after <= 90
+
+
+async def test_a_server_error_on_a_non_idempotent_call_is_not_marked_retryable(fake_twill: FakeTwill) -> None:
+    fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "boom"}})
+    [tool] = compile_spec(load_bundled_spec())
+    creating = Effect(read_only=False, idempotent=False, what="create the task")
+    async with TwillHttp(settings_for(fake_twill)) as http:
+        raw = await http.send(CANCEL, creating)
+    with pytest.raises(ApiError) as caught:
+        ResponseReader(tool, creating).read(raw)
+    assert not caught.value.is_retryable
+    assert "Check whether it did create the task" in caught.value.hint
+
+
+async def test_the_key_is_absent_from_every_error_and_repr(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(drop=True))
+    settings = settings_for(fake_twill)
+    async with TwillHttp(settings) as http:
+        with pytest.raises(ToolCallError) as caught:
+            await http.send(CANCEL, CANCELLING)
+        assert API_KEY not in repr(http)
+    assert API_KEY not in repr(caught.value) + str(caught.value.to_dict()) + caught.value.hint
