@@ -1,0 +1,34 @@
+"""The README documents what the code does: its tool table, error codes and test command cannot drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from twill_mcp import errors
+from twill_mcp.compiler import compile_spec
+from twill_mcp.spec import load_bundled_spec
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_tool_table_lists_exactly_the_compiled_tools() -> None:
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| `(?:GET|POST|PUT|PATCH|DELETE) ", README, re.M))
+    assert documented == {tool.name for tool in compile_spec(load_bundled_spec())}
+
+
+def test_every_error_code_of_ours_is_in_the_error_table() -> None:
+    ours = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ToolCallError) and cls is not errors.ApiError
+    }
+    for code in ours:
+        assert f"| `{code}` |" in README, code
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = re.search(r"Run the tests.*?```sh\n(.+?)\n```", README, re.S)
+    assert command is not None
+    assert command.group(1) in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
