@@ -16,6 +16,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.fake_twill import FakeTwill
+from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.spec import load_bundled_spec
 
 # Distinctive per run, so a scan for it cannot match anything by accident.
 API_KEY = "twk_test_" + secrets.token_hex(20)
@@ -90,3 +92,9 @@ def error_of(result: types.CallToolResult) -> dict[str, Any]:
     error = result.structured_content["error"]
     assert error == json.loads(result.content[0].text.splitlines()[-1])["error"]
     return error
+
+
+def compiled(name: str) -> CompiledTool:
+    """One tool of the bundled spec, as the server compiles it."""
+    [tool] = [tool for tool in compile_spec(load_bundled_spec()) if tool.name == name]
+    return tool

@@ -145,13 +145,31 @@ def test_nullable_becomes_a_null_type_and_a_null_enum_member() -> None:
             "note": {"type": "string", "nullable": True},
             "level": {"type": "string", "enum": ["low", "high"], "nullable": True},
             "ref": {"allOf": [{"type": "string"}], "nullable": True},
+            "either": {"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
         },
     }
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
     props = tool.input_schema["properties"]
     assert props["note"] == {"type": ["string", "null"]}
     assert props["level"] == {"type": ["string", "null"], "enum": ["low", "high", None]}
-    assert props["ref"] == {"anyOf": [{"allOf": [{"type": "string"}]}, {"type": "null"}]}
+    assert props["ref"] == {"type": ["string", "null"]}
+    assert props["either"] == {"anyOf": [{"oneOf": [{"type": "string"}, {"type": "integer"}]}, {"type": "null"}]}
+
+
+def test_a_single_all_of_that_only_annotates_a_ref_is_merged() -> None:
+    body = {
+        "type": "object",
+        "properties": {"effort": {"allOf": [{"$ref": "#/components/schemas/Effort"}], "default": "low"}},
+    }
+    spec = spec_with(
+        {"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)},
+        Effort={"type": "string", "enum": ["low", "high"]},
+    )
+    assert only_tool(spec).input_schema["properties"]["effort"] == {
+        "type": "string",
+        "enum": ["low", "high"],
+        "default": "low",
+    }
 
 
 def test_openapi_30_exclusive_bounds_become_json_schema_bounds() -> None:

@@ -9,9 +9,8 @@ from email.utils import format_datetime
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, compiled
 from tests.fake_twill import FakeTwill, Scripted
-from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.errors import (
     ApiError,
@@ -22,7 +21,6 @@ from twill_mcp.errors import (
 )
 from twill_mcp.request import PreparedRequest
 from twill_mcp.responses import ResponseReader
-from twill_mcp.spec import load_bundled_spec
 from twill_mcp.upstream import Effect, TwillHttp
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +35,7 @@ def settings_for(fake: FakeTwill, **overrides: object) -> Settings:
 
 
 def cancel_reader() -> ResponseReader:
-    [tool] = compile_spec(load_bundled_spec())
+    tool = compiled("cancel_task")
     return ResponseReader(tool, CANCELLING)
 
 
@@ -103,7 +101,7 @@ async def test_retry_after_as_an_http_date_becomes_seconds(fake_twill: FakeTwill
 
 async def test_a_server_error_on_a_non_idempotent_call_is_not_marked_retryable(fake_twill: FakeTwill) -> None:
     fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "boom"}})
-    [tool] = compile_spec(load_bundled_spec())
+    tool = compiled("cancel_task")
     creating = Effect(read_only=False, idempotent=False, what="create the task")
     async with TwillHttp(settings_for(fake_twill)) as http:
         raw = await http.send(CANCEL, creating)

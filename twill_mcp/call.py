@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
 
 import mcp_types as types
 
+from twill_mcp.archives import archive_result
 from twill_mcp.arguments import ArgumentChecker
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.errors import ToolCallError
-from twill_mcp.request import prepare_request
+from twill_mcp.events import Progress, follow_events
+from twill_mcp.request import PreparedRequest, prepare_request
 from twill_mcp.responses import ResponseReader
 from twill_mcp.results import error_result, success_result
-from twill_mcp.upstream import Effect, TwillHttp
+from twill_mcp.upstream import Effect, RawResponse, TwillHttp
 
 logger = logging.getLogger(__name__)
+
+EVENT_STREAM = "text/event-stream"
+# A followed stream ends this long before the call deadline, so its summary still gets out.
+STREAM_MARGIN_SECONDS = 3.0
 
 
 class ToolCall:
@@ -32,13 +39,13 @@ class ToolCall:
         self._arguments = ArgumentChecker(tool.input_schema)
         self._responses = ResponseReader(tool, self.effect)
 
-    async def __call__(self, http: TwillHttp, arguments: Any) -> types.CallToolResult:
+    async def __call__(self, http: TwillHttp, arguments: Any, progress: Progress | None = None) -> types.CallToolResult:
         started = time.monotonic()
         try:
             checked = self._arguments.check(arguments)
-            raw = await http.send(prepare_request(self.tool.operation, checked), self.effect)
-            result = success_result(self.tool, self._responses.read(raw))
-            outcome = f"HTTP {raw.status}"
+            request = prepare_request(self.tool.operation, checked)
+            result = await self._perform(http, request, checked, progress)
+            outcome = "ok"
         except ToolCallError as error:
             result = error_result(self.tool.name, error)
             outcome = f"error {error.error_code}" + (f" (HTTP {error.status})" if error.status else "")
@@ -57,3 +64,29 @@ class ToolCall:
         # Argument values stay out of logs: they can carry task content.
         logger.info("%s -> %s in %.0f ms", self.tool.name, outcome, (time.monotonic() - started) * 1000)
         return result
+
+    async def _perform(
+        self, http: TwillHttp, request: PreparedRequest, arguments: dict[str, Any], progress: Progress | None
+    ) -> types.CallToolResult:
+        kind = self.tool.response_kind
+        if kind == "event-stream":
+            window = min(float(arguments.get("maxSeconds", 30)), http.call_timeout - STREAM_MARGIN_SECONDS)
+            consume = functools.partial(
+                follow_events,
+                http,
+                max_seconds=max(window, 1.0),
+                max_events=int(arguments.get("maxEvents", 500)),
+                progress=progress,
+            )
+            outcome = await http.exchange(request, self.effect, consume, accept=EVENT_STREAM, read_timeout=window + 1)
+            if isinstance(outcome, RawResponse):
+                self._responses.check(outcome)
+                return success_result(self.tool, {})
+            return success_result(self.tool, outcome.as_result())
+        raw = await http.send(request, self.effect)
+        if kind == "binary":
+            if not 200 <= raw.status < 300:
+                self._responses.check(raw)
+            info, resource = archive_result(raw, "twill://" + request.path.strip("/"))
+            return success_result(self.tool, info, extra=[resource])
+        return success_result(self.tool, self._responses.read(raw))

@@ -25,11 +25,33 @@ BODY_ARGUMENT = "body"
 RESULT_KEY = "result"
 
 Direction = Literal["input", "output"]
+ResponseKind = Literal["json", "event-stream", "binary", "none"]
 _TOOL_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_TOOL_NAME}}}")
 
 # Keywords of OpenAPI 3.0 schemas that are not JSON Schema, or only noise for an agent.
 _DROPPED_KEYWORDS = frozenset(
     {"example", "examples", "xml", "externalDocs", "discriminator", "deprecated", "readOnly", "writeOnly", "nullable"}
+)
+
+
+# Constraints a reconstructed schema may have wrong; dropped from inferred output schemas.
+_GUESSED_CONSTRAINTS = frozenset(
+    {
+        "required",
+        "enum",
+        "const",
+        "format",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+    }
 )
 
 
@@ -78,6 +100,10 @@ class CompiledTool:
     wraps_result: bool
     effect: str
     """The action in words, for messages about whether it happened."""
+    response_kind: ResponseKind
+    toolset: str
+    hidden: bool
+    """Deprecated operations: compiled, but listed only when asked for by name."""
 
 
 # Defaults each HTTP method implies; the overlay corrects what a method cannot tell.
@@ -136,8 +162,13 @@ def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, 
     description = edits.get("description") or op.get("description") or op.get("summary") or ""
 
     input_schema, operation = _compile_input(spec, path, method.upper(), item, op, edits)
+    inferred = bool(op.get("x-inferred"))
     success_schema = _success_schema(spec, op)
-    output_schema, wraps = (None, False) if success_schema is None else _output_schema(success_schema, operation_id)
+    if success_schema is None or _shape_unknown(spec, op):
+        output_schema, wraps = None, False
+    else:
+        shown = {**tolerate(success_schema), "type": success_schema.get("type")} if inferred else success_schema
+        output_schema, wraps = _output_schema(shown, operation_id)
 
     read_only, destructive, idempotent = _METHOD_HINTS[method.upper()]
     annotations = Annotations(
@@ -156,9 +187,12 @@ def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, 
         annotations=annotations,
         operation=operation,
         success_schema=success_schema,
-        strict_response=success_schema is not None and not _is_inferred(spec, op),
+        strict_response=success_schema is not None and not inferred and not _is_inferred(spec, op),
         wraps_result=wraps,
         effect=edits.get("effect", "what was asked"),
+        response_kind=_response_kind(spec, op),
+        toolset=edits.get("toolset") or tool_name((op.get("tags") or ["default"])[0]),
+        hidden=bool(op.get("deprecated")),
     )
 
 
@@ -199,6 +233,8 @@ def _compile_input(
     body_argument: str | None = None
     request_body = deref(spec, op.get("requestBody")) if op.get("requestBody") else None
     body_node = _json_schema_node(request_body)
+    if body_node is not None and _is_empty_object(convert_schema(spec, body_node, "input")):
+        body_node = None  # `{}` is all it can be; nothing for the agent to fill in
     if body_node is not None:
         body_schema = convert_schema(spec, body_node, "input")
         body_props = body_schema.get("properties")
@@ -224,6 +260,11 @@ def _compile_input(
             if request_body is not None and request_body.get("required", False):
                 required.append(BODY_ARGUMENT)
             body_argument = BODY_ARGUMENT
+
+    for local, local_schema in edits.get("local_arguments", {}).items():
+        if local in properties:
+            raise CompileError(f"{op['operationId']}: local argument {local!r} shadows an API argument")
+        properties[local] = copy.deepcopy(local_schema)
 
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -303,6 +344,52 @@ def _output_schema(success: dict[str, Any], operation_id: str) -> tuple[dict[str
     return schema, wraps
 
 
+def _is_empty_object(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object" and not schema.get("properties") and not schema.get("additionalProperties")
+
+
+def _shape_unknown(spec: Spec, op: dict[str, Any]) -> bool:
+    """The success body's top-level schema itself is a guess: publish no outputSchema for it."""
+    node = _json_schema_node(_success_response(spec, op))
+    return isinstance(node, dict) and bool(deref(spec, node).get("x-inferred"))
+
+
+def _response_kind(spec: Spec, op: dict[str, Any]) -> ResponseKind:
+    response = _success_response(spec, op)
+    content = (response or {}).get("content") or {}
+    if not content:
+        return "none"
+    if _json_schema_node(response) is not None:
+        return "json"
+    return "event-stream" if any(t.startswith("text/event-stream") for t in content) else "binary"
+
+
+def tolerate(schema: Any) -> Any:
+    """Loosen a reconstructed output schema so that reality cannot fail it.
+
+    A client validates structuredContent against outputSchema; where the shape was
+    guessed, a real `null`, a missing field, a new enum member or a date without a
+    zone must not turn Twill's success into a client-side error. Types and
+    properties stay, as documentation; descriptions go (the tool's description says
+    what it returns, and the reconstruction's notes are not for agents).
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _GUESSED_CONSTRAINTS or key == "description" or (key == "additionalProperties" and value is False):
+            continue
+        if key == "properties":
+            out[key] = {name: tolerate(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = tolerate(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [tolerate(sub) for sub in value]
+        else:
+            out[key] = value
+    return _nullable(out) if "type" in out else out
+
+
 def _is_inferred(spec: Spec, op: dict[str, Any]) -> bool:
     """Whether any part of the success response was guessed (`x-inferred`) rather than documented."""
     status = _success_node(op)
@@ -365,9 +452,21 @@ def convert_schema(spec: Spec, node: Any, direction: Direction, _stack: tuple[st
             out[f"exclusive{bound}"] = out.pop(bound.lower())
         elif exclusive is False:
             del out[f"exclusive{bound}"]
+    out = _merge_single_all_of(out)
     if node.get("nullable") is True:
         out = _nullable(out)
     return out
+
+
+def _merge_single_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """`allOf: [X]` beside a default or description is OpenAPI 3.0's way to annotate a $ref; say it plainly."""
+    parts = schema.get("allOf")
+    if not (isinstance(parts, list) and len(parts) == 1 and isinstance(parts[0], dict)):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "allOf"}
+    if set(rest) - {"description", "default", "title"} or set(rest) & set(parts[0]) - {"description", "title"}:
+        return schema
+    return {**parts[0], **rest}
 
 
 def _hidden_in(spec: Spec, prop_schema: Any, direction: Direction) -> bool:

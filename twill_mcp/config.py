@@ -29,6 +29,10 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_READ_TIMEOUT": "read_timeout",
     "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
     "TWILL_MCP_MAX_RESPONSE_BYTES": "max_response_bytes",
+    "TWILL_MCP_TOOLSETS": "toolsets",
+    "TWILL_MCP_TOOLS": "tools",
+    "TWILL_MCP_EXCLUDE_TOOLS": "exclude_tools",
+    "TWILL_MCP_READ_ONLY": "read_only",
 }
 
 
@@ -42,6 +46,18 @@ class Settings(BaseModel):
     read_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
     max_response_bytes: int = Field(1024 * 1024, gt=0)
+    toolsets: tuple[str, ...] | None = None
+    tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    read_only: bool = False
+
+    @field_validator("toolsets", "tools", "exclude_tools", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """Comma-separated in the environment and on the command line."""
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-# The machine-readable error object every error result carries under "error".
-# Twill's own envelope is {"error": {"code", "message", "details"?}}; we keep that
-# shape and add what an agent needs to decide its next step.
+# The machine-readable error object every error result carries under "error":
+# Twill's own envelope {"error": {"code", "message", "details"?}} plus what an agent
+# needs to decide its next step (status, retryable, retryAfter). Its full shape is
+# explained once, in the server instructions; each outputSchema repeats only this.
 ERROR_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Present only when the call failed (isError).",
-    "properties": {
-        "code": {"type": "string"},
-        "message": {"type": "string"},
-        "status": {"type": "integer", "description": "HTTP status from Twill, when it answered."},
-        "retryable": {"type": "boolean"},
-        "retryAfter": {"type": "number", "description": "Seconds to wait before retrying."},
-        "details": {},
-    },
-    "required": ["code", "message", "retryable"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["code", "message"],
 }
 
 

@@ -1,14 +1,15 @@
 """Per-operation hand edits the OpenAPI document cannot express, as data.
 
 The spec stays the single source of truth for paths, parameters and schemas. This
-overlay only adds what the spec is silent on: a tighter description for an agent,
-argument descriptions, and the behavioural hints the HTTP method alone cannot tell
-(for example that cancelling is destructive yet safe to repeat). Keyed by operationId.
+overlay only adds what the spec is silent on: a tight description for an agent (what
+it does, when to use it, what it returns), the toolset a tool belongs to, and the
+behavioural hints the HTTP method alone cannot tell (for example that cancelling is
+destructive yet safe to repeat). Keyed by operationId.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class ToolOverlay(TypedDict, total=False):
@@ -16,15 +17,81 @@ class ToolOverlay(TypedDict, total=False):
     title: str
     description: str
     arguments: dict[str, str]
+    """Descriptions of arguments, by name."""
+    local_arguments: dict[str, dict[str, Any]]
+    """Arguments of the tool itself (JSON Schemas), never sent to Twill."""
     effect: str
     """The action in words ("cancel the task"), for messages about whether it happened."""
+    toolset: str
     read_only: bool
     destructive: bool
     idempotent: bool
     open_world: bool
 
 
+TASK_ID = "Task id (UUID) or slug."
+JOB_ID = "Job id, from get_task (latestJob.id) or list_task_jobs."
+SCHEDULE_ID = "Scheduled task id, from list_scheduled_tasks."
+AGENT = "Full provider/model, e.g. claude-code/sonnet, claude-code/opus, codex/gpt-5.5. Omit for the default."
+
 OVERLAY: dict[str, ToolOverlay] = {
+    "getCurrentUser": {
+        "description": "Check the API key: returns the workspace and user it belongs to "
+        "(workspaceId, workspaceName, workspaceSlug, userId, apiKeyId).",
+        "toolset": "account",
+    },
+    "listRepositories": {
+        "description": "List the GitHub repositories connected to the workspace (fullName, defaultBranch).",
+        "toolset": "account",
+    },
+    "createTask": {
+        "description": "Start a new Twill task: a cloud coding agent works on `command` and opens a PR. "
+        "The agent picks the repository itself; name it in the command. Returns {task: {id, slug, url}, job}. "
+        "Follow it with get_task or stream_job_logs.",
+        "arguments": {
+            "command": "What the agent should do, in plain words. Start with /plan to get a plan first.",
+            "agent": AGENT,
+            "parentId": "Id of an existing task to branch this one from.",
+        },
+        "effect": "create the task",
+        "toolset": "tasks",
+    },
+    "listTasks": {
+        "description": "List the workspace's tasks with their latest job status and PRs. Paginated.",
+        "toolset": "tasks",
+    },
+    "getTask": {
+        "description": "Get one task and its latest job: status, plan, finalAnswer (the agent's result) and PRs. "
+        "Use it to poll a task's progress.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "toolset": "tasks",
+    },
+    "sendMessage": {
+        "description": "Send a follow-up message to a task, which starts a new agent run on it. "
+        "Warning: this cancels the task's running job, if any. Returns {job: {id, status}}.",
+        "arguments": {"taskIdOrSlug": TASK_ID, "agent": AGENT + " The harness cannot change."},
+        "effect": "post the message",
+        "destructive": True,
+        "toolset": "tasks",
+    },
+    "listTaskJobs": {
+        "description": "List a task's jobs (its runs and chat history) with each job's input, finalAnswer and error. "
+        "The next page holds older jobs.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "toolset": "tasks",
+    },
+    "approvePlan": {
+        "description": "Deprecated: Twill removed plan approval; answer the plan in the task chat with send_message.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "effect": "approve the plan",
+        "toolset": "tasks",
+    },
+    "approveCriteria": {
+        "description": "Deprecated: approve a Ralph-loop task's acceptance criteria.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "effect": "approve the criteria",
+        "toolset": "tasks",
+    },
     "cancelTask": {
         "description": (
             "Cancel a running Twill task and all of its jobs; the task is marked CANCELLED. "
@@ -35,5 +102,82 @@ OVERLAY: dict[str, ToolOverlay] = {
         "effect": "cancel the task",
         "destructive": True,
         "idempotent": True,
+        "toolset": "tasks",
+    },
+    "archiveTask": {
+        "description": "Archive a task: it leaves the task list. Cancels nothing by itself.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "effect": "archive the task",
+        "destructive": True,
+        "idempotent": True,
+        "toolset": "tasks",
+    },
+    "exportClaudeTeleportSession": {
+        "title": "Export Claude Code session",
+        "description": "Download a Claude Code task's session files (a tar of JSONL) to resume it locally. "
+        "Only while the task's sandbox is alive. Returns the archive as an embedded resource.",
+        "arguments": {"taskIdOrSlug": TASK_ID},
+        "toolset": "teleport",
+    },
+    "streamJobLogs": {
+        "title": "Watch job logs",
+        "description": "Follow a job's live log stream until it completes, or for at most maxSeconds / maxEvents. "
+        "Returns the final status (completed, failed, cancelled) if reached, event counts and the last events.",
+        "arguments": {"jobId": JOB_ID},
+        "local_arguments": {
+            "maxSeconds": {"type": "number", "minimum": 1, "maximum": 50, "default": 30},
+            "maxEvents": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500},
+        },
+        "toolset": "jobs",
+    },
+    "cancelJob": {
+        "description": "Cancel one running job of a task; the task stays open for new messages.",
+        "arguments": {"jobId": JOB_ID},
+        "effect": "cancel the job",
+        "destructive": True,
+        "idempotent": True,
+        "toolset": "jobs",
+    },
+    "listScheduledTasks": {
+        "description": "List the workspace's scheduled (cron) tasks.",
+        "toolset": "scheduled",
+    },
+    "createScheduledTask": {
+        "description": "Create a task that runs `message` on a cron schedule (needs a Pro or Max plan).",
+        "arguments": {"agentProviderId": AGENT},
+        "effect": "create the scheduled task",
+        "toolset": "scheduled",
+    },
+    "getScheduledTask": {
+        "description": "Get one scheduled task.",
+        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "toolset": "scheduled",
+    },
+    "updateScheduledTask": {
+        "description": "Change some fields of a scheduled task; agentProviderId null clears the model override.",
+        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "effect": "update the scheduled task",
+        "idempotent": True,
+        "toolset": "scheduled",
+    },
+    "deleteScheduledTask": {
+        "description": "Delete a scheduled task for good.",
+        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "effect": "delete the scheduled task",
+        "toolset": "scheduled",
+    },
+    "pauseScheduledTask": {
+        "description": "Pause a scheduled task: it stops running until resumed.",
+        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "effect": "pause the scheduled task",
+        "idempotent": True,
+        "toolset": "scheduled",
+    },
+    "resumeScheduledTask": {
+        "description": "Resume a paused scheduled task.",
+        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "effect": "resume the scheduled task",
+        "idempotent": True,
+        "toolset": "scheduled",
     },
 }

@@ -31,16 +31,20 @@ class ResponseReader:
         self._validator = Draft202012Validator(tool.success_schema) if strict else None
 
     def read(self, raw: RawResponse) -> Any:
-        """The success body, or raise the error the response means."""
+        """The JSON success body, or raise the error the response means."""
+        self.check(raw)
+        return self._success(raw)
+
+    def check(self, raw: RawResponse) -> None:
+        """Raise the error a response means, if it is not a complete success."""
         if raw.truncated:
             raise BadUpstreamResponse(
                 f"Twill's answer (HTTP {raw.status}) was larger than the {len(raw.body)} byte limit.",
                 status=raw.status,
                 hint=self._after_effect(raw.status, "Raise TWILL_MCP_MAX_RESPONSE_BYTES if this is expected."),
             )
-        if 200 <= raw.status < 300:
-            return self._success(raw)
-        raise self._failure(raw)
+        if not 200 <= raw.status < 300:
+            raise self._failure(raw)
 
     def _success(self, raw: RawResponse) -> Any:
         body = _json(raw.body)

@@ -10,6 +10,7 @@ even on errors) accept the result.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import mcp_types as types
@@ -17,10 +18,16 @@ import mcp_types as types
 from twill_mcp.compiler import RESULT_KEY, CompiledTool
 from twill_mcp.errors import ToolCallError
 
+CURSOR_ARGUMENT = "cursor"
+NEXT_CURSOR_FIELD = "nextCursor"
 
-def success_result(tool: CompiledTool, body: Any) -> types.CallToolResult:
+
+def success_result(tool: CompiledTool, body: Any, extra: Sequence[types.ContentBlock] = ()) -> types.CallToolResult:
     structured = {RESULT_KEY: body} if tool.wraps_result or not isinstance(body, dict) else body
-    return types.CallToolResult(content=[_text(_dump(structured))], structured_content=structured)
+    content: list[types.ContentBlock] = [_text(_dump(structured)), *extra]
+    if next_page := _next_page(tool, structured):
+        content.append(_text(next_page))
+    return types.CallToolResult(content=content, structured_content=structured)
 
 
 def error_result(tool_name: str, error: ToolCallError) -> types.CallToolResult:
@@ -31,6 +38,14 @@ def error_result(tool_name: str, error: ToolCallError) -> types.CallToolResult:
         lines.append(error.hint)
     lines.append(_dump(structured))
     return types.CallToolResult(content=[_text("\n".join(lines))], structured_content=structured, is_error=True)
+
+
+def _next_page(tool: CompiledTool, body: dict[str, Any]) -> str | None:
+    """Cursor pagination made explicit, so an agent does not stop at page one by accident."""
+    cursor = body.get(NEXT_CURSOR_FIELD)
+    if CURSOR_ARGUMENT not in tool.input_schema["properties"] or not isinstance(cursor, str) or not cursor:
+        return None
+    return f"More results: call {tool.name} again with the same arguments and cursor={json.dumps(cursor)}."
 
 
 def _text(text: str) -> types.TextContent:

@@ -12,8 +12,7 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
 from twill_mcp.call import ToolCall
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.compiler import CompiledTool
 from twill_mcp.upstream import TwillHttp
 
 SERVER_NAME = "twill"
@@ -42,9 +41,7 @@ def mcp_tool(tool: CompiledTool) -> types.Tool:
     )
 
 
-def build_server(http: TwillHttp, tools: Sequence[CompiledTool] | None = None) -> Server[Any]:
-    if tools is None:
-        tools = compile_spec(load_bundled_spec())
+def build_server(http: TwillHttp, tools: Sequence[CompiledTool]) -> Server[Any]:
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
 
@@ -60,7 +57,16 @@ def build_server(http: TwillHttp, tools: Sequence[CompiledTool] | None = None) -
                 code=types.INVALID_PARAMS,
                 message=f"Unknown tool {params.name!r}. Available tools: {', '.join(calls)}.",
             )
-        return await call(http, params.arguments)
+        token = (params.meta or {}).get("progress_token")
+        if token is None:
+            return await call(http, params.arguments)
+
+        async def progress(done: float, message: str) -> None:
+            await ctx.session.send_progress_notification(
+                token, done, message=message, related_request_id=ctx.request_id
+            )
+
+        return await call(http, params.arguments, progress)
 
     return Server(
         SERVER_NAME,

@@ -10,8 +10,9 @@ Whether a failed request *may have reached Twill* decides between "try again" an
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
@@ -24,6 +25,7 @@ from twill_mcp.request import PreparedRequest
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,41 @@ class TwillHttp:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @property
+    def call_timeout(self) -> float:
+        return self._settings.call_timeout
+
     async def send(self, request: PreparedRequest, effect: Effect) -> RawResponse:
-        """Send one request; a transport failure becomes the matching `ToolCallError`."""
+        """Send one request and read its whole (capped) body."""
+        return await self.exchange(request, effect, self.read_capped)
+
+    async def read_capped(self, response: httpx2.Response) -> RawResponse:
+        """The body up to the configured cap; past it, cut and marked truncated."""
+        cap = self._settings.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                chunks.append(chunk[: len(chunk) - (size - cap)])
+                return RawResponse(response.status_code, response.headers, b"".join(chunks), truncated=True)
+            chunks.append(chunk)
+        return RawResponse(response.status_code, response.headers, b"".join(chunks), truncated=False)
+
+    async def exchange(
+        self,
+        request: PreparedRequest,
+        effect: Effect,
+        consume: Callable[[httpx2.Response], Awaitable[T]],
+        *,
+        accept: str | None = None,
+        read_timeout: float | None = None,
+    ) -> T:
+        """Send one request and hand the streaming response to `consume`, within the call deadline.
+
+        A transport failure becomes the matching `ToolCallError`; what `consume` returns is
+        returned as is.
+        """
         key = self._settings.api_key
         if key is None:
             raise MissingApiKey(
@@ -88,7 +123,7 @@ class TwillHttp:
         progress = _Progress()
         try:
             with anyio.fail_after(self._settings.call_timeout):
-                return await self._exchange(request, key.get_secret_value(), progress)
+                return await self._stream(request, key.get_secret_value(), progress, consume, accept, read_timeout)
         except TimeoutError:
             if not progress.sent:
                 raise UpstreamTimeout(
@@ -113,28 +148,31 @@ class TwillHttp:
                 ) from None
             raise _lost(effect, f"the connection failed mid-request ({_reason(exc)})", timed_out=False) from None
 
-    async def _exchange(self, request: PreparedRequest, key: str, progress: _Progress) -> RawResponse:
+    async def _stream(
+        self,
+        request: PreparedRequest,
+        key: str,
+        progress: _Progress,
+        consume: Callable[[httpx2.Response], Awaitable[T]],
+        accept: str | None,
+        read_timeout: float | None,
+    ) -> T:
         headers = {"Authorization": f"Bearer {key}"}
-        cap = self._settings.max_response_bytes
+        if accept:
+            headers["Accept"] = accept
+        timeout = self._client.timeout
+        if read_timeout is not None:
+            timeout = httpx2.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
         async with self._client.stream(
             request.method,
             request.path,
             params=request.params or None,
             json=request.json_body if request.has_body else None,
             headers=headers,
+            timeout=timeout,
             extensions={"trace": progress.trace},
         ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    chunks.append(chunk[: len(chunk) - (size - cap)])
-                    truncated = True
-                    break
-                chunks.append(chunk)
-            return RawResponse(response.status_code, response.headers, b"".join(chunks), truncated)
+            return await consume(response)
 
 
 def _lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
