@@ -34,7 +34,7 @@ def select_tools(
     names = [tool.name for tool in tools]
     if toolsets is not None:
         toolsets = set(toolsets)
-        _refuse_unknown("toolset", toolsets - {ALL}, [*known_sets, ALL])
+        _refuse_unknown("toolset", toolsets - {ALL} - set(known_sets), [*known_sets, ALL])
     _refuse_unknown("tool", (include | exclude) - set(names), names)
 
     if toolsets is None:
