@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import unquote
 
+import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -130,23 +131,49 @@ async def test_an_unknown_task_reports_not_found(launch: Launch) -> None:
     assert error_of(result) == {"code": "not_found", "message": "Task not found", "status": 404, "retryable": False}
 
 
-async def test_rate_limiting_reports_when_to_retry(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_rate_limit_longer_than_the_deadline_is_returned_at_once_with_when_to_retry(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
     fake_twill.then_json(
         429,
         {"error": {"code": "rate_limited", "message": "Rate limit exceeded. Max 100 requests per minute."}},
-        {"Retry-After": "30"},
+        {"Retry-After": "120"},
     )
     async with launch() as client:
+        started = time.monotonic()
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+        elapsed = time.monotonic() - started
     error = error_of(result)
-    assert (error["code"], error["status"], error["retryAfter"], error["retryable"]) == ("rate_limited", 429, 30, True)
-    assert "30 s" in result.content[0].text
+    assert (error["code"], error["status"], error["retryAfter"], error["retryable"]) == ("rate_limited", 429, 120, True)
+    assert "120 s" in result.content[0].text
+    assert elapsed < 5
+    assert len(fake_twill.requests) == 1
+
+
+async def test_a_short_rate_limit_is_waited_out_and_the_call_succeeds(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "1"})
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert result.structured_content == {"success": True, "task": {"id": "t1"}}
+    assert len(fake_twill.requests) == 2
+
+
+async def test_a_server_error_burst_shorter_than_the_retries_is_absorbed(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    for _ in range(2):
+        fake_twill.then_json(503, {"error": {"code": "internal_error", "message": "Server error"}})
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert result.structured_content == {"success": True, "task": {"id": "t1"}}
+    assert len(fake_twill.requests) == 3
 
 
 async def test_a_server_error_keeps_twills_envelope_and_is_retryable(launch: Launch, fake_twill: FakeTwill) -> None:
-    fake_twill.then_json(
-        500, {"error": {"code": "internal_error", "message": "Server error", "details": {"ref": "x1"}}}
-    )
+    for _ in range(3):
+        fake_twill.then_json(
+            500, {"error": {"code": "internal_error", "message": "Server error", "details": {"ref": "x1"}}}
+        )
     async with launch() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert error_of(result) == {
@@ -156,11 +183,12 @@ async def test_a_server_error_keeps_twills_envelope_and_is_retryable(launch: Lau
         "retryable": True,
         "details": {"ref": "x1"},
     }
+    assert len(fake_twill.requests) == 3
 
 
 async def test_an_html_gateway_error_is_a_bad_upstream_response(launch: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(502, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}))
-    async with launch() as client:
+    async with launch(TWILL_MCP_MAX_RETRIES="0") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert (error["code"], error["status"], error["retryable"]) == ("bad_upstream_response", 502, True)
@@ -193,7 +221,7 @@ async def test_a_read_timeout_reports_an_unknown_outcome_within_the_timeout(
     launch: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(200, b"{}", delay=3.0))
-    async with launch(TWILL_MCP_READ_TIMEOUT="0.5") as client:
+    async with launch(TWILL_MCP_READ_TIMEOUT="0.5", TWILL_MCP_MAX_RETRIES="0") as client:
         started = time.monotonic()
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
         elapsed = time.monotonic() - started
@@ -208,9 +236,18 @@ async def test_a_connection_dropped_mid_request_reports_an_unknown_outcome(
     launch: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(drop=True))
-    async with launch() as client:
+    async with launch(TWILL_MCP_MAX_RETRIES="0") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert error_of(result)["code"] == "outcome_unknown"
+
+
+async def test_an_idempotent_call_whose_answer_was_lost_is_retried(launch: Launch, fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then(Scripted(drop=True))
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert result.structured_content == {"success": True, "task": {"id": "t1"}}
+    assert len(fake_twill.requests) == 2
 
 
 async def test_a_refused_connection_reports_unreachable_and_nothing_sent(launch: Launch) -> None:
@@ -243,9 +280,26 @@ async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(launch: Laun
 async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(launch: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "Server error"}})
-    async with launch(TWILL_MCP_LOG_LEVEL="DEBUG") as client:
+    async with launch(TWILL_MCP_LOG_LEVEL="DEBUG", TWILL_MCP_MAX_RETRIES="0") as client:
         for _ in range(2):
             await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
         await call(client, "cancel_task", {})
     # `call` scanned each result; the stderr_logs fixture scans the server's stderr at teardown.
     assert len(fake_twill.requests) == 2
+
+
+async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknown_outcome(
+    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=5))
+    async with launch() as client:
+        started = time.monotonic()
+        with anyio.move_on_after(1):
+            await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"})
+        # The server is still responsive while the upstream request would still be waiting.
+        assert (await client.list_tools()).tools
+        deadline = time.monotonic() + 3
+        while "outcome_unknown" not in stderr_logs[0].read_text() and time.monotonic() < deadline:
+            await anyio.sleep(0.1)
+    assert "cancelled by the client" in stderr_logs[0].read_text()
+    assert time.monotonic() - started < 4

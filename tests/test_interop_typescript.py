@@ -62,21 +62,25 @@ def test_the_typescript_client_accepts_a_success(ts_client: Path, fake_twill: Fa
 
 
 def test_the_typescript_client_accepts_every_kind_of_error_result(ts_client: Path, fake_twill: FakeTwill) -> None:
-    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "7"})
     fake_twill.then(Scripted(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}))
     fake_twill.then(Scripted(drop=True))
-    calls = [
-        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 429 scripted
-        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 502 HTML
-        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # dropped: outcome unknown
-        {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}},  # 404
-        {"name": "cancel_task", "arguments": {"taskIdOrSlug": ""}},  # invalid arguments
+    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "120"})
+    cancel = {"name": "cancel_task", "arguments": {"taskIdOrSlug": "missing"}}
+    # In order: 502 HTML, dropped connection, Twill's 429, then our own budget holding back after that 429.
+    scripted = run_ts_client(ts_client, server_env(fake_twill, TWILL_MCP_MAX_RETRIES="0"), [cancel] * 4)
+    plain = run_ts_client(ts_client, server_env(fake_twill), [cancel, {**cancel, "arguments": {"taskIdOrSlug": ""}}])
+    outcomes = scripted["results"] + plain["results"]
+    assert all(outcome["ok"] for outcome in outcomes), outcomes
+    assert all(outcome["result"]["isError"] for outcome in outcomes)
+    codes = [outcome["result"]["structuredContent"]["error"]["code"] for outcome in outcomes]
+    assert codes == [
+        "bad_upstream_response",
+        "outcome_unknown",
+        "rate_limited",
+        "rate_limited",
+        "not_found",
+        "invalid_arguments",
     ]
-    out = run_ts_client(ts_client, server_env(fake_twill), calls)
-    assert all(outcome["ok"] for outcome in out["results"]), out["results"]
-    codes = [outcome["result"]["structuredContent"]["error"]["code"] for outcome in out["results"]]
-    assert codes == ["rate_limited", "bad_upstream_response", "outcome_unknown", "not_found", "invalid_arguments"]
-    assert all(outcome["result"]["isError"] for outcome in out["results"])
 
 
 def test_the_typescript_client_accepts_the_missing_key_error(ts_client: Path, fake_twill: FakeTwill) -> None:

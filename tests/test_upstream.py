@@ -40,6 +40,8 @@ def cancel_reader() -> ResponseReader:
 
 
 async def send_and_read(settings: Settings) -> object:
+    """One cancel, without retries: these tests pin how a single answer is read."""
+    settings = settings.model_copy(update={"max_retries": 0})
     async with TwillHttp(settings) as http:
         return cancel_reader().read(await http.send(CANCEL, CANCELLING))
 
@@ -54,7 +56,7 @@ async def test_the_call_deadline_bounds_a_slow_answer(fake_twill: FakeTwill) -> 
 
 async def test_a_lost_answer_to_a_read_only_call_is_a_plain_timeout(fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(200, b"{}", delay=3))
-    async with TwillHttp(settings_for(fake_twill, read_timeout=0.3)) as http:
+    async with TwillHttp(settings_for(fake_twill, read_timeout=0.3, max_retries=0)) as http:
         with pytest.raises(UpstreamTimeout, match="did not answer"):
             await http.send(PreparedRequest("GET", "/tasks/t1"), READING)
 
@@ -105,6 +107,7 @@ async def test_a_server_error_on_a_non_idempotent_call_is_not_marked_retryable(f
     creating = Effect(read_only=False, idempotent=False, what="create the task")
     async with TwillHttp(settings_for(fake_twill)) as http:
         raw = await http.send(CANCEL, creating)
+    assert len(fake_twill.requests) == 1, "a 5xx on a call that is not safe to repeat must not be retried"
     with pytest.raises(ApiError) as caught:
         ResponseReader(tool, creating).read(raw)
     assert not caught.value.is_retryable
@@ -113,7 +116,7 @@ async def test_a_server_error_on_a_non_idempotent_call_is_not_marked_retryable(f
 
 async def test_the_key_is_absent_from_every_error_and_repr(fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(drop=True))
-    settings = settings_for(fake_twill)
+    settings = settings_for(fake_twill, max_retries=0)
     async with TwillHttp(settings) as http:
         with pytest.raises(ToolCallError) as caught:
             await http.send(CANCEL, CANCELLING)

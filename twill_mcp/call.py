@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 import mcp_types as types
 
 from twill_mcp.archives import archive_result
@@ -46,6 +47,16 @@ class ToolCall:
             request = prepare_request(self.tool.operation, checked)
             result = await self._perform(http, request, checked, progress)
             outcome = "ok"
+        except anyio.get_cancelled_exc_class():
+            # The client cancelled (notifications/cancelled) or the server is stopping: no
+            # result will be sent, so the log is the only place to say what may have happened.
+            if not self.effect.read_only:
+                logger.warning(
+                    "%s cancelled by the client before Twill answered: outcome_unknown, whether Twill did %s",
+                    self.tool.name,
+                    self.effect.what,
+                )
+            raise
         except ToolCallError as error:
             result = error_result(self.tool.name, error)
             outcome = f"error {error.error_code}" + (f" (HTTP {error.status})" if error.status else "")

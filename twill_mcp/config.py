@@ -29,6 +29,8 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_READ_TIMEOUT": "read_timeout",
     "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
     "TWILL_MCP_MAX_RESPONSE_BYTES": "max_response_bytes",
+    "TWILL_MCP_MAX_RETRIES": "max_retries",
+    "TWILL_MCP_RATE_LIMIT": "rate_limit",
     "TWILL_MCP_TOOLSETS": "toolsets",
     "TWILL_MCP_TOOLS": "tools",
     "TWILL_MCP_EXCLUDE_TOOLS": "exclude_tools",
@@ -46,6 +48,8 @@ class Settings(BaseModel):
     read_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
     max_response_bytes: int = Field(1024 * 1024, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    rate_limit: int = Field(100, ge=0, description="Requests per minute per key; 0 turns the client-side budget off.")
     toolsets: tuple[str, ...] | None = None
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()

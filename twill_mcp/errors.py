@@ -77,6 +77,13 @@ class InvalidArguments(ToolCallError):
     code = "invalid_arguments"
 
 
+class RateLimited(ToolCallError):
+    """Our share of Twill's per-key rate limit is used up; the request was not sent."""
+
+    code = "rate_limited"
+    retryable = True
+
+
 class UpstreamError(ToolCallError):
     """Twill could not be reached, or did not answer in a form we can trust."""
 

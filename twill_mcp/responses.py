@@ -8,15 +8,13 @@ is not Twill's envelope still yields the status and a useful message).
 from __future__ import annotations
 
 import json
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.errors import ApiError, BadUpstreamResponse
-from twill_mcp.upstream import Effect, RawResponse
+from twill_mcp.upstream import Effect, RawResponse, retry_after_seconds
 
 _NO_JSON = object()
 
@@ -71,7 +69,7 @@ class ResponseReader:
 
     def _failure(self, raw: RawResponse) -> Exception:
         status = raw.status
-        retry_after = _retry_after(raw.headers.get("retry-after")) if status in (429, 503) else None
+        retry_after = retry_after_seconds(raw.headers.get("retry-after")) if status in (429, 503) else None
         retryable = status in (408, 429) or (status >= 500 and (self._effect.idempotent or self._effect.read_only))
         envelope = _envelope(_json(raw.body))
         if envelope is None:
@@ -147,20 +145,6 @@ def _envelope(body: Any) -> tuple[str, str, Any] | None:
     if not isinstance(code, str) or not isinstance(message, str):
         return None
     return code, message, error.get("details")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, round(when.timestamp() - time.time(), 1))
 
 
 def _describe_body(raw: RawResponse) -> str:

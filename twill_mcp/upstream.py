@@ -10,8 +10,12 @@ Whether a failed request *may have reached Twill* decides between "try again" an
 from __future__ import annotations
 
 import logging
+import random
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -19,13 +23,26 @@ import httpx2
 
 from twill_mcp import __version__
 from twill_mcp.config import Settings
-from twill_mcp.errors import MissingApiKey, OutcomeUnknown, ToolCallError, UpstreamTimeout, UpstreamUnreachable
+from twill_mcp.errors import (
+    MissingApiKey,
+    OutcomeUnknown,
+    RateLimited,
+    ToolCallError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from twill_mcp.request import PreparedRequest
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+# A retry is only worth starting if this much of the deadline is left for it.
+MIN_ATTEMPT_SECONDS = 1.0
+RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +80,7 @@ class TwillHttp:
             transport=transport,
             trust_env=False,
         )
+        self._budget = RateBudget(settings.rate_limit)
 
     def __repr__(self) -> str:
         return f"TwillHttp(base_url={self._settings.base_url!r})"
@@ -106,10 +124,10 @@ class TwillHttp:
         accept: str | None = None,
         read_timeout: float | None = None,
     ) -> T:
-        """Send one request and hand the streaming response to `consume`, within the call deadline.
+        """Send one request, retrying what is safe to retry, and hand the response to `consume`.
 
-        A transport failure becomes the matching `ToolCallError`; what `consume` returns is
-        returned as is.
+        Every attempt and every wait fits in one deadline (`call_timeout`). A transport
+        failure becomes the matching `ToolCallError`; what `consume` returns is returned.
         """
         key = self._settings.api_key
         if key is None:
@@ -120,35 +138,42 @@ class TwillHttp:
                     "Twill workspace settings → API Keys) and restart the server."
                 ),
             )
-        progress = _Progress()
-        try:
-            with anyio.fail_after(self._settings.call_timeout):
-                return await self._stream(request, key.get_secret_value(), progress, consume, accept, read_timeout)
-        except TimeoutError:
-            if not progress.sent:
-                raise UpstreamTimeout(
-                    f"Could not reach Twill within the {self._settings.call_timeout:g} s deadline; nothing was sent.",
-                    hint="Twill or the network may be slow or down. Calling again later is safe.",
-                ) from None
-            raise _lost(
-                effect, f"no answer within the {self._settings.call_timeout:g} s deadline", timed_out=True
-            ) from None
-        except httpx2.TimeoutException:
-            if not progress.sent:
-                raise UpstreamTimeout(
-                    f"Could not connect to Twill within {self._settings.connect_timeout:g} s; nothing was sent.",
-                    hint="Twill or the network may be slow or down. Calling again later is safe.",
-                ) from None
-            raise _lost(effect, f"no answer within {self._settings.read_timeout:g} s", timed_out=True) from None
-        except httpx2.TransportError as exc:
-            if not progress.sent:
-                raise UpstreamUnreachable(
-                    f"Could not connect to Twill at {self._settings.base_url} ({_reason(exc)}); nothing was sent.",
-                    hint="Check the network and TWILL_BASE_URL. Calling again later is safe.",
-                ) from None
-            raise _lost(effect, f"the connection failed mid-request ({_reason(exc)})", timed_out=False) from None
+        deadline = anyio.current_time() + self._settings.call_timeout
+        attempt = 0
+        while True:
+            await self._budget.acquire(deadline)
+            progress = _Progress()
+            try:
+                with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
+                    return await self._attempt(
+                        request,
+                        key.get_secret_value(),
+                        progress,
+                        consume,
+                        accept,
+                        read_timeout,
+                        effect,
+                        attempt,
+                        deadline,
+                    )
+            except _Retry as retry:
+                wait, why = retry.wait, retry.why
+            except TimeoutError:
+                # The deadline itself: nothing is left to retry with.
+                raise self._failure(effect, progress, "deadline", None) from None
+            except httpx2.TransportError as exc:
+                failure = self._failure(
+                    effect, progress, "timeout" if isinstance(exc, httpx2.TimeoutException) else "error", exc
+                )
+                wait = self._backoff(attempt)
+                if not (failure.is_retryable and self._fits(attempt, wait, deadline)):
+                    raise failure from None
+                why = failure.error_code
+            attempt += 1
+            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.what, why, wait, attempt)
+            await anyio.sleep(wait)
 
-    async def _stream(
+    async def _attempt(
         self,
         request: PreparedRequest,
         key: str,
@@ -156,6 +181,9 @@ class TwillHttp:
         consume: Callable[[httpx2.Response], Awaitable[T]],
         accept: str | None,
         read_timeout: float | None,
+        effect: Effect,
+        attempt: int,
+        deadline: float,
     ) -> T:
         headers = {"Authorization": f"Bearer {key}"}
         if accept:
@@ -172,7 +200,63 @@ class TwillHttp:
             timeout=timeout,
             extensions={"trace": progress.trace},
         ) as response:
+            status = response.status_code
+            if status == 429:
+                # The API counts for every client of this key: hold everyone back, not just this call.
+                self._budget.pause(retry_after_seconds(response.headers.get("retry-after")) or self._backoff(attempt))
+            wait = self._status_wait(status, response.headers, effect, attempt)
+            if wait is not None and self._fits(attempt, wait, deadline):
+                await response.aclose()
+                raise _Retry(wait, f"HTTP {status}")
             return await consume(response)
+
+    def _status_wait(self, status: int, headers: httpx2.Headers, effect: Effect, attempt: int) -> float | None:
+        """How long to wait before retrying an answer with this status; None if it must not be retried.
+
+        A 429 provably did nothing, so any operation may retry it. A 5xx may have acted
+        half-way, so only operations that are safe to repeat retry it.
+        """
+        if status == 429:
+            return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
+        if status in RETRYABLE_STATUSES and (effect.idempotent or effect.read_only):
+            return self._backoff(attempt)
+        return None
+
+    def _fits(self, attempt: int, wait: float, deadline: float) -> bool:
+        """Another attempt is allowed, and its wait leaves time for it within the deadline."""
+        return attempt < self._settings.max_retries and anyio.current_time() + wait + MIN_ATTEMPT_SECONDS < deadline
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter, so that parallel callers do not retry in lockstep."""
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def _failure(self, effect: Effect, progress: _Progress, kind: str, exc: Exception | None) -> ToolCallError:
+        """What a transport failure means for the agent, given whether the request left us."""
+        if not progress.sent:
+            if kind == "error" and exc is not None:
+                return UpstreamUnreachable(
+                    f"Could not connect to Twill at {self._settings.base_url} ({_reason(exc)}); nothing was sent.",
+                    hint="Check the network and TWILL_BASE_URL. Calling again later is safe.",
+                )
+            limit = self._settings.call_timeout if kind == "deadline" else self._settings.connect_timeout
+            return UpstreamTimeout(
+                f"Could not reach Twill within {limit:g} s; nothing was sent.",
+                hint="Twill or the network may be slow or down. Calling again later is safe.",
+            )
+        if kind == "deadline":
+            return _lost(effect, f"no answer within the {self._settings.call_timeout:g} s deadline", timed_out=True)
+        if kind == "timeout":
+            return _lost(effect, f"no answer within {self._settings.read_timeout:g} s", timed_out=True)
+        return _lost(
+            effect, f"the connection failed mid-request ({_reason(exc) if exc else 'closed'})", timed_out=False
+        )
+
+
+class _Retry(Exception):
+    def __init__(self, wait: float, why: str) -> None:
+        self.wait = wait
+        self.why = why
 
 
 def _lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
@@ -180,6 +264,7 @@ def _lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
     if effect.read_only:
         cls = UpstreamTimeout if timed_out else UpstreamUnreachable
         return cls(f"Twill did not answer: {why}.", hint="This call changes nothing; calling again is safe.")
+    # Only a repeat-safe operation may be retried blindly when its outcome is unknown.
     again = (
         "Calling it again is safe: repeating it has no further effect."
         if effect.idempotent
@@ -188,6 +273,7 @@ def _lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
     return OutcomeUnknown(
         f"The request reached Twill but the answer was lost ({why}): it is unknown whether Twill did {effect.what}.",
         hint=again,
+        retryable=effect.idempotent,
     )
 
 
@@ -206,3 +292,55 @@ def _reason(exc: Exception) -> str:
     """A short, key-free reason: the exception type and its first line."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, round(when.timestamp() - time.time(), 1))
+
+
+class RateBudget:
+    """A client-side share of Twill's per-key limit, so parallel calls queue instead of collecting 429s.
+
+    Twill counts requests per minute, so the whole minute's allowance may go out in a
+    burst: a call waits only when the API itself would have refused it, and fails at
+    once (with when to retry) when that wait would not fit in its deadline.
+    """
+
+    WINDOW_SECONDS = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self._limit = per_minute
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+
+    async def acquire(self, deadline: float) -> None:
+        while True:
+            now = anyio.current_time()
+            while self._sent and self._sent[0] <= now - self.WINDOW_SECONDS:
+                self._sent.popleft()
+            wait = self._paused_until - now
+            if self._limit and len(self._sent) >= self._limit:
+                wait = max(wait, self._sent[0] + self.WINDOW_SECONDS - now)
+            if wait <= 0:
+                self._sent.append(now)
+                return
+            if now + wait + MIN_ATTEMPT_SECONDS > deadline:
+                raise RateLimited(
+                    f"The rate limit for this key ({self._limit} requests per minute) is used up; nothing was sent.",
+                    retry_after=float(int(wait) + 1),
+                    hint=f"Wait {int(wait) + 1} s before calling again, or make fewer calls in parallel.",
+                )
+            await anyio.sleep(wait)
