@@ -301,3 +301,30 @@ def test_every_compiled_schema_of_the_bundled_spec_is_valid_json_schema() -> Non
             Draft202012Validator.check_schema(tool.output_schema)
             assert tool.output_schema["type"] == "object"
         assert "$ref" not in repr(tool.input_schema) + repr(tool.output_schema)
+
+
+def test_a_reconstructed_operation_publishes_only_an_outline_that_reality_cannot_fail() -> None:
+    success = {
+        "type": "object",
+        "required": ["task"],
+        "properties": {
+            "task": {"type": "object", "required": ["id"], "properties": {"state": {"type": "string", "enum": ["a"]}}},
+            "when": {"type": "string", "format": "date-time"},
+            "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+        },
+    }
+    op = {"operationId": "poke", "x-inferred": True, "parameters": [PATH_PARAM], "responses": ok(success)}
+    tool = only_tool(spec_with(op))
+    assert tool.output_schema == {
+        "type": "object",
+        "properties": {"task": {"type": ["object", "null"]}, "when": {"type": ["string", "null"]}, "either": {}},
+    }
+    validator = Draft202012Validator(tool.output_schema)
+    assert validator.is_valid({"task": None, "when": "2026-01-01T00:00:00", "either": [1], "new": 1})
+    assert validator.is_valid({"error": {"code": "x", "message": "y", "retryable": True}})
+    assert tool.strict_response is False
+
+
+def test_a_guessed_top_level_shape_publishes_no_output_schema() -> None:
+    op = {"operationId": "poke", "parameters": [PATH_PARAM], "responses": ok({"type": "object", "x-inferred": True})}
+    assert only_tool(spec_with(op)).output_schema is None

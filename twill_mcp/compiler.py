@@ -34,27 +34,6 @@ _DROPPED_KEYWORDS = frozenset(
 )
 
 
-# Constraints a reconstructed schema may have wrong; dropped from inferred output schemas.
-_GUESSED_CONSTRAINTS = frozenset(
-    {
-        "required",
-        "enum",
-        "const",
-        "format",
-        "pattern",
-        "minLength",
-        "maxLength",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-    }
-)
-
-
 class CompileError(ValueError):
     """The spec (or overlay) cannot be turned into valid tools."""
 
@@ -167,7 +146,7 @@ def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, 
     if success_schema is None or _shape_unknown(spec, op):
         output_schema, wraps = None, False
     else:
-        shown = {**tolerate(success_schema), "type": success_schema.get("type")} if inferred else success_schema
+        shown = outline(success_schema) if inferred else success_schema
         output_schema, wraps = _output_schema(shown, operation_id)
 
     read_only, destructive, idempotent = _METHOD_HINTS[method.upper()]
@@ -336,9 +315,11 @@ def _output_schema(success: dict[str, Any], operation_id: str) -> tuple[dict[str
     properties = dict(schema.get("properties", {}))
     if "error" in properties:
         raise CompileError(f"{operation_id}: the success body has a top-level 'error' field, which errors use")
-    properties["error"] = copy.deepcopy(ERROR_OBJECT_SCHEMA)
-    schema["properties"] = properties
     required = schema.pop("required", [])
+    if required or schema.get("additionalProperties") is False:
+        # Only a schema that could reject `{"error": …}` needs to name it.
+        properties["error"] = copy.deepcopy(ERROR_OBJECT_SCHEMA)
+    schema["properties"] = properties
     if required:
         schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
     return schema, wraps
@@ -364,30 +345,22 @@ def _response_kind(spec: Spec, op: dict[str, Any]) -> ResponseKind:
     return "event-stream" if any(t.startswith("text/event-stream") for t in content) else "binary"
 
 
-def tolerate(schema: Any) -> Any:
-    """Loosen a reconstructed output schema so that reality cannot fail it.
+def outline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A reconstructed success schema cut down to what cannot be wrong about it.
 
     A client validates structuredContent against outputSchema; where the shape was
     guessed, a real `null`, a missing field, a new enum member or a date without a
-    zone must not turn Twill's success into a client-side error. Types and
-    properties stay, as documentation; descriptions go (the tool's description says
-    what it returns, and the reconstruction's notes are not for agents).
+    zone must not turn Twill's success into a client-side error. So only the top-level
+    fields and their (nullable) kinds are published: the tool description says what
+    they hold. It is also what keeps every turn's tools/list small.
     """
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _GUESSED_CONSTRAINTS or key == "description" or (key == "additionalProperties" and value is False):
-            continue
-        if key == "properties":
-            out[key] = {name: tolerate(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "not"):
-            out[key] = tolerate(value)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [tolerate(sub) for sub in value]
-        else:
-            out[key] = value
-    return _nullable(out) if "type" in out else out
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        return {"type": schema["type"]} if isinstance(schema.get("type"), str) else {}
+    properties = {
+        name: _nullable({"type": sub["type"]}) if isinstance(sub, dict) and isinstance(sub.get("type"), str) else {}
+        for name, sub in schema["properties"].items()
+    }
+    return {"type": "object", "properties": properties}
 
 
 def _is_inferred(spec: Spec, op: dict[str, Any]) -> bool:
