@@ -1,20 +1,31 @@
-"""Command line: `twill-mcp` serves MCP over stdio."""
+"""Command line.
+
+twill-mcp [options]                 serve MCP over stdio (the default)
+twill-mcp --sandbox [options]       the same, against a local Twill emulator with demo data
+twill-mcp call TOOL [ARG=VALUE ...] one tool call through the MCP code path, result on stdout
+twill-mcp sandbox [--port N]        serve the Twill emulator alone, for other clients
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
+import mcp_types as types
+from mcp import Client
 
 from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
+from twill_mcp.sandbox import Sandbox
 from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
@@ -22,15 +33,10 @@ from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger("twill_mcp")
+COMMANDS = ("call", "sandbox")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="twill-mcp",
-        description="MCP server for the Twill cloud coding-agent API. Serves MCP over stdio. "
-        "The API key comes from TWILL_API_KEY (or a file named by TWILL_API_KEY_FILE), never from arguments.",
-    )
-    parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
+def _surface_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--toolsets",
         metavar="SETS",
@@ -42,12 +48,55 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--read-only", action="store_true", default=None, help="expose only tools that change nothing (wins over all)"
     )
     parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use a local Twill emulator with a demo workspace instead of the real API (no key needed)",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
         help="stderr log level (default: TWILL_MCP_LOG_LEVEL or INFO)",
     )
-    return parser.parse_args(argv)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    description = (
+        "MCP server for the Twill cloud coding-agent API. Without a command it serves MCP over stdio. "
+        "The API key comes from TWILL_API_KEY (or a file named by TWILL_API_KEY_FILE), never from arguments."
+    )
+    if argv and argv[0] == "call":
+        parser = argparse.ArgumentParser(prog="twill-mcp call", description="Make one tool call and print its result.")
+        parser.add_argument("tool", help="tool name, e.g. cancel_task")
+        parser.add_argument(
+            "arguments", nargs="*", metavar="ARG=VALUE", help="arguments; a VALUE is JSON where it parses"
+        )
+        parser.add_argument("--json", dest="json_arguments", metavar="OBJECT", help="all arguments as one JSON object")
+        _surface_options(parser)
+        return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="call"))
+    if argv and argv[0] == "sandbox":
+        parser = argparse.ArgumentParser(prog="twill-mcp sandbox", description="Serve the local Twill emulator.")
+        parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+        parser.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. latency=0.5,5xx=3,429=2,drop=1")
+        return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="sandbox"))
+    parser = argparse.ArgumentParser(prog="twill-mcp", description=description, epilog="commands: call, sandbox")
+    parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
+    _surface_options(parser)
+    return parser.parse_args(argv, namespace=argparse.Namespace(command="serve"))
+
+
+def load_settings(args: argparse.Namespace, sandbox: Sandbox | None) -> Settings:
+    upstream: dict[str, Any] = {}
+    if sandbox is not None:
+        upstream = {"base_url": sandbox.origin, "api_key": sandbox.api_key}
+    return Settings.load(
+        log_level=args.log_level,
+        toolsets=args.toolsets,
+        tools=args.tools,
+        exclude_tools=args.exclude_tools,
+        read_only=args.read_only,
+        **upstream,
+    )
 
 
 def exposed_tools(settings: Settings) -> list[CompiledTool]:
@@ -60,30 +109,99 @@ def exposed_tools(settings: Settings) -> list[CompiledTool]:
     )
 
 
-async def serve(settings: Settings, tools: list[CompiledTool]) -> None:
+def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:
+    """`k=v` pairs; a value is JSON where it parses, except for string-typed arguments."""
+    arguments: dict[str, Any] = {}
+    if as_json:
+        try:
+            arguments = json.loads(as_json)
+        except ValueError as exc:
+            raise ConfigError(f"--json is not valid JSON ({exc})") from None
+        if not isinstance(arguments, dict):
+            raise ConfigError("--json must be a JSON object")
+    properties = tool.input_schema.get("properties", {}) if tool else {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"argument {pair!r} is not NAME=VALUE")
+        if properties.get(name, {}).get("type") == "string":
+            arguments[name] = text
+            continue
+        try:
+            arguments[name] = json.loads(text)
+        except ValueError:
+            arguments[name] = text
+    return arguments
+
+
+async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
-        await serve_stdio(build_server(http, tools), grace=settings.call_timeout + 1)
+        await serve_stdio(build_server(http, tools, sandbox=sandboxed), grace=settings.call_timeout + 1)
+
+
+async def call_once(
+    settings: Settings, tools: list[CompiledTool], name: str, arguments: dict[str, Any], sandboxed: bool
+) -> types.CallToolResult:
+    async with (
+        TwillHttp(settings) as http,
+        Client(build_server(http, tools, sandbox=sandboxed), mode="legacy") as client,
+    ):
+        return await client.call_tool(name, arguments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "sandbox":
+        return run_sandbox(args)
+    with contextlib.ExitStack() as stack:
+        try:
+            sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
+            settings = load_settings(args, sandbox)
+            tools = exposed_tools(settings)
+            arguments = {}
+            if args.command == "call":
+                by_name = {tool.name: tool for tool in compile_spec(load_bundled_spec())}
+                arguments = parse_call_arguments(by_name.get(args.tool), args.arguments, args.json_arguments)
+        except ConfigError as exc:
+            print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+            return 2
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=[key])
+        if not key:
+            logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
+        where = f"a local Twill emulator (sandbox) at {settings.base_url}" if sandbox else settings.base_url
+        if args.command == "call":
+            if args.tool not in {tool.name for tool in tools}:
+                print(
+                    f"twill-mcp: unknown tool {args.tool!r}; exposed: {', '.join(t.name for t in tools)}",
+                    file=sys.stderr,
+                )
+                return 2
+            result = anyio.run(call_once, settings, tools, args.tool, arguments, sandbox is not None)
+            print(
+                json.dumps(
+                    result.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2, ensure_ascii=False
+                )
+            )
+            return 1 if result.is_error else 0
+        logger.info("twill-mcp %s serving %d tools over stdio; Twill API: %s", __version__, len(tools), where)
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(serve, settings, tools, sandbox is not None)
+    return 0
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.load(
-            log_level=args.log_level,
-            toolsets=args.toolsets,
-            tools=args.tools,
-            exclude_tools=args.exclude_tools,
-            read_only=args.read_only,
-        )
-        tools = exposed_tools(settings)
-    except ConfigError as exc:
-        print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+        sandbox_cm = Sandbox.start(port=args.port, faults=args.faults)
+        with sandbox_cm as sandbox:
+            print(f"Twill emulator (sandbox) serving {sandbox.origin}/api/v1", flush=True)
+            print(f"  demo key:  {sandbox.api_key}", flush=True)
+            print(f"  demo tasks: {', '.join(sandbox.demo_tasks)}", flush=True)
+            print(f"  try: TWILL_BASE_URL={sandbox.origin} TWILL_API_KEY={sandbox.api_key} twill-mcp", flush=True)
+            print("Ctrl-C stops it.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                sandbox.wait()
+    except (ConfigError, OSError) as exc:
+        print(f"twill-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    key = settings.api_key.get_secret_value() if settings.api_key else ""
-    configure_logging(settings.log_level, secrets=[key])
-    if not key:
-        logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
-    logger.info("twill-mcp %s serving %d tools over stdio; Twill API at %s", __version__, len(tools), settings.base_url)
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve, settings, tools)
     return 0

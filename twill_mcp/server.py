@@ -13,9 +13,15 @@ from mcp.shared.exceptions import MCPError
 from twill_mcp import __version__
 from twill_mcp.call import ToolCall
 from twill_mcp.compiler import CompiledTool
+from twill_mcp.events import Progress
 from twill_mcp.upstream import TwillHttp
 
 SERVER_NAME = "twill"
+SANDBOX_META_KEY = "ai.twill.mcp/sandbox"
+SANDBOX_NOTICE = (
+    "SANDBOX: this server talks to a local Twill emulator with a demo workspace, not the real Twill API; "
+    "nothing done here reaches Twill."
+)
 INSTRUCTIONS = (
     "Tools for the Twill cloud coding-agent API (https://twill.ai). Every tool forwards one call to Twill "
     "with the user's API key. A failed call returns isError with structuredContent.error "
@@ -41,7 +47,8 @@ def mcp_tool(tool: CompiledTool) -> types.Tool:
     )
 
 
-def build_server(http: TwillHttp, tools: Sequence[CompiledTool]) -> Server[Any]:
+def build_server(http: TwillHttp, tools: Sequence[CompiledTool], *, sandbox: bool = False) -> Server[Any]:
+    """The MCP server for these tools. In a sandbox, the instructions and every result say so."""
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
 
@@ -58,21 +65,25 @@ def build_server(http: TwillHttp, tools: Sequence[CompiledTool]) -> Server[Any]:
                 message=f"Unknown tool {params.name!r}. Available tools: {', '.join(calls)}.",
             )
         token = (params.meta or {}).get("progress_token")
-        if token is None:
-            return await call(http, params.arguments)
-
-        async def progress(done: float, message: str) -> None:
-            await ctx.session.send_progress_notification(
-                token, done, message=message, related_request_id=ctx.request_id
-            )
-
-        return await call(http, params.arguments, progress)
+        progress = None if token is None else _progress_reporter(ctx, token)
+        result = await call(http, params.arguments, progress)
+        if sandbox:
+            result.content.append(types.TextContent(type="text", text=SANDBOX_NOTICE))
+            result.meta = {**(result.meta or {}), SANDBOX_META_KEY: True}
+        return result
 
     return Server(
         SERVER_NAME,
         version=__version__,
         title="Twill",
-        instructions=INSTRUCTIONS,
+        instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+def _progress_reporter(ctx: ServerRequestContext[Any], token: str | int) -> Progress:
+    async def report(done: float, message: str) -> None:
+        await ctx.session.send_progress_notification(token, done, message=message, related_request_id=ctx.request_id)
+
+    return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twill_mcp.emulator.models import CANCELLED, RUNNING, Repository, ScheduledTask, Task
+from twill_mcp.emulator.models import CANCELLED, RUNNING, Job, Repository, ScheduledTask, Task
 from twill_mcp.emulator.state import EmulatorState
 
 
@@ -18,6 +18,12 @@ class DemoData:
         return next(t for t in self.tasks if t.slug == slug)
 
 
+def _with_job(state: EmulatorState, command: str, slug: str) -> tuple[Task, Job]:
+    task, job = state.create_task(command, slug=slug)
+    assert job is not None
+    return task, job
+
+
 def seed_demo(state: EmulatorState) -> DemoData:
     """Tasks `demo-1` (running, pinned so it never finishes on its own), `demo-2` (completed, with a PR),
     `demo-3` (plan ready), `demo-4` (cancelled) and `demo-empty` (no jobs); two repositories; one schedule."""
@@ -25,12 +31,11 @@ def seed_demo(state: EmulatorState) -> DemoData:
         state.add_repository("twill-demo/web-app", "main", "Next.js front end"),
         state.add_repository("twill-demo/api-server", "develop", None),
     ]
-    running, job1 = state.create_task("Add a dark mode toggle to the settings page", slug="demo-1")
-    done, job2 = state.create_task("Fix the flaky login test", slug="demo-2")
-    plan, job3 = state.create_task("/plan Move theme colours to CSS variables", slug="demo-3")
-    cancelled, job4 = state.create_task("Upgrade every dependency", slug="demo-4")
+    running, job1 = _with_job(state, "Add a dark mode toggle to the settings page", "demo-1")
+    done, job2 = _with_job(state, "Fix the flaky login test", "demo-2")
+    plan, job3 = _with_job(state, "/plan Move theme colours to CSS variables", "demo-3")
+    cancelled, job4 = _with_job(state, "Upgrade every dependency", "demo-4")
     empty, _ = state.create_task("Empty task", slug="demo-empty", with_job=False)
-    assert job1 and job2 and job3 and job4
     state.advance(job1.id, RUNNING)
     state.finish_job(job2.id, final_answer="Stabilised the login test by awaiting the session cookie.")
     state.add_pr(done, "twill-demo/web-app", 42, "Fix flaky login test", "merged")

@@ -14,7 +14,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twill_mcp.emulator import cron
 from twill_mcp.emulator.models import (
@@ -175,7 +175,9 @@ class EmulatorState:
         latest = self.latest_job(task)
         return max(task.updated_at, latest.changed_at(now)) if latest else task.updated_at
 
-    def send_message(self, task: Task, message: str, *, agent: str | None = None, user_intent: str | None = None) -> Job:
+    def send_message(
+        self, task: Task, message: str, *, agent: str | None = None, user_intent: str | None = None
+    ) -> Job:
         """Cancel whatever is in flight, then start a fresh run (SKILL v1.3+)."""
         with self.lock:
             now = self.now()
@@ -325,7 +327,7 @@ class EmulatorState:
             self.scheduled_tasks[scheduled.id] = scheduled
             return scheduled
 
-    _UPDATABLE = {
+    _UPDATABLE: ClassVar[dict[str, str]] = {
         "title": "title",
         "message": "message",
         "cronExpression": "cron_expression",
@@ -355,7 +357,9 @@ class EmulatorState:
 
     # -- repositories -------------------------------------------------------
 
-    def add_repository(self, full_name: str, default_branch: str = "main", description: str | None = None) -> Repository:
+    def add_repository(
+        self, full_name: str, default_branch: str = "main", description: str | None = None
+    ) -> Repository:
         with self.lock:
             repo = Repository(full_name, default_branch, description)
             self.repositories.append(repo)
