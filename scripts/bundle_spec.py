@@ -53,11 +53,28 @@ def build(shared: Path = SHARED) -> dict[str, Any]:
         for op in item.values():
             if isinstance(op, dict) and op.get("operationId") and op["operationId"] != AUTHORITATIVE:
                 op["x-inferred"] = True
+                _document_implied_errors(op)
     spec["info"]["x-twill-mcp-bundle"] = (
         "openapi-assembled.yaml with cancelTask from the authoritative docs fragment; "
         "every other operation is a reconstruction and carries x-inferred."
     )
     return spec
+
+
+def _document_implied_errors(op: dict[str, Any]) -> None:
+    """Errors every operation can answer, which the reconstruction listed only here and there.
+
+    The bearer key is required everywhere (401), the rate limit counts every request (429),
+    a path names a resource that may not exist (404), and a body or query can be invalid (400).
+    """
+    responses = op.setdefault("responses", {})
+    implied = {"401": "UnauthorizedError", "429": "RateLimitedError", "500": "InternalError"}
+    if any(p.get("in") == "path" or "$ref" in p for p in op.get("parameters", [])):
+        implied["404"] = "NotFoundError"
+    if op.get("requestBody") or any(p.get("in") == "query" for p in op.get("parameters", [])):
+        implied["400"] = "ValidationError"
+    for status, name in implied.items():
+        responses.setdefault(status, {"$ref": f"#/components/responses/{name}"})
 
 
 def render(spec: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from tests.emulator.conftest import AUTH
+from tests.emulator.conftest import AUTH, client_for, make_app
 from twill_mcp.emulator import EmulatorServer, EmulatorState
 
 pytestmark = pytest.mark.anyio
@@ -38,3 +38,12 @@ def test_socket_recording_is_byte_exact(state: EmulatorState) -> None:
     assert all(name == name.lower() for name in first.headers)
     assert ("content-length", str(len(body))) in first.header_list
     assert second.query_string == "limit=5&cursor=ab%2Bc%2F%3D"
+
+
+@pytest.mark.anyio
+async def test_an_id_with_a_control_character_gets_twills_json_404_not_a_plain_text_one() -> None:
+    async with client_for(make_app(EmulatorState())) as client:
+        response = await client.get("/tasks/a%0Ab%7F")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "not_found"

@@ -16,7 +16,6 @@ from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from twill_mcp.emulator.errors import INTERNAL_ERROR, RATE_LIMITED, UNAUTHORIZED, ApiError, envelope
@@ -101,10 +100,10 @@ def create_app(
     missing = {op.op_id for op in operations} - HANDLERS.keys()
     if missing:
         raise RuntimeError(f"spec operations without an emulator handler: {sorted(missing)}")
-    app = Starlette(
-        routes=[Route("/{path:path}", Dispatcher())],
-        middleware=[Middleware(RecorderMiddleware), Middleware(FaultMiddleware)],
-    )
+    app = Starlette(middleware=[Middleware(RecorderMiddleware), Middleware(FaultMiddleware)])
+    # Every request goes to the dispatcher: a path route's pattern would not match an encoded
+    # newline (`%0A`) and would answer Starlette's text/plain 404 instead of Twill's envelope.
+    app.router.default = Dispatcher()
     app.state.emulator = state
     app.state.faults = faults if faults is not None else FaultPlan()
     app.state.recorder = RequestRecorder()
