@@ -25,6 +25,15 @@ SERVER_COMMAND = [sys.executable, "-m", "twill_mcp"]
 PROTOCOL_MODES = {"2025-11-25": "legacy", "2026-07-28": "2026-07-28"}
 
 Launch = Callable[..., AbstractAsyncContextManager[Client]]
+# What the suite scanned for the key, reported at the end of the run.
+SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(
+        f"key scan: {SCANNED['results']} results ({SCANNED['result_bytes']} bytes) and "
+        f"{SCANNED['logs']} stderr logs ({SCANNED['log_bytes']} bytes) free of the API key"
+    )
 
 
 @pytest.fixture
@@ -50,7 +59,10 @@ def stderr_logs(tmp_path: Path) -> AsyncIterator[list[Path]]:
     logs: list[Path] = []
     yield logs
     for log in logs:
-        assert API_KEY not in log.read_text(encoding="utf-8", errors="replace"), f"API key leaked to {log}"
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert API_KEY not in text, f"API key leaked to {log}"
+        SCANNED["logs"] += 1
+        SCANNED["log_bytes"] += len(text.encode())
 
 
 def server_env(fake_twill: FakeTwill, **overrides: str | None) -> dict[str, str]:
@@ -82,7 +94,10 @@ def launch(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_log
 async def call(client: Client, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
     """Call a tool; every result is checked to be free of the API key."""
     result = await client.call_tool(name, arguments)
-    assert API_KEY not in result.model_dump_json(by_alias=True)
+    dumped = result.model_dump_json(by_alias=True)
+    assert API_KEY not in dumped
+    SCANNED["results"] += 1
+    SCANNED["result_bytes"] += len(dumped.encode())
     return result
 
 
