@@ -61,7 +61,10 @@ async def main() -> None:
     rows = [
         ("twill-mcp default (tasks, jobs, account)", *await ours()),
         ("twill-mcp --toolsets all", *await ours(toolsets=["all"])),
-        ("twill-mcp every operation (incl. deprecated)", *await ours(toolsets=["all"], include=["approve_plan", "approve_criteria"])),
+        (
+            "twill-mcp every operation (incl. deprecated)",
+            *await ours(toolsets=["all"], include=["approve_plan", "approve_criteria"]),
+        ),
         ("FastMCP 4 from_openapi, same spec", *await fastmcp()),
     ]
     base = len(rows[-1][1])

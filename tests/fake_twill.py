@@ -1,13 +1,14 @@
-"""A Twill-compatible HTTP server on 127.0.0.1 for end-to-end tests.
+"""The upstream of the end-to-end tests: the Twill emulator, behind a scripted, recording front.
 
-Real sockets on a random port. It answers `POST /api/v1/tasks/{taskIdOrSlug}/cancel`
-as the spec documents (bearer check, 200 / 401 / 404 with Twill's error envelope),
-records every request exactly as it arrived on the wire (raw path, headers, body),
-and can be told to answer the next requests with a scripted fault instead.
+Real sockets on random ports. Every request is recorded exactly as it arrived on the wire
+(raw path, headers, body), so encoding and header assertions stay exact; unless the test
+scripted an answer for it (any status, headers, body, delay, or a dropped connection),
+it is forwarded to the emulator, which answers as Twill would.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -16,7 +17,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+
+from twill_mcp.emulator import EmulatorServer, EmulatorState
+from twill_mcp.emulator.models import Task
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,13 @@ class Scripted:
     """Close the connection without answering."""
 
 
-@dataclass
-class Task:
-    id: str
-    slug: str
-    status: str = "IMPLEMENTING"
-
-
 class FakeTwill:
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.requests: list[Recorded] = []
-        self.tasks: dict[str, Task] = {}
+        self.state = EmulatorState()
+        unlimited = {"rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
+        self.emulator = EmulatorServer(self.state, api_keys={api_key}, sse_interval=0.01, **unlimited)
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -65,54 +63,51 @@ class FakeTwill:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeTwill:
+        self.emulator.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        self.emulator.stop()
 
     def add_task(self, task_id: str, slug: str | None = None) -> Task:
-        task = Task(task_id, slug or f"slug-{task_id}")
-        self.tasks[task_id] = task
+        task, _ = self.state.create_task(f"Task {task_id}", task_id=task_id, slug=slug)
         return task
 
+    def task(self, id_or_slug: str) -> Task:
+        found = self.state.find_task(id_or_slug)
+        assert found is not None
+        return found
+
     def then(self, *responses: Scripted) -> None:
-        """Answer the next requests with these, in order, instead of the normal behaviour."""
+        """Answer the next requests with these, in order, instead of the emulator."""
         self._script.extend(responses)
 
     def then_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.then(Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}))
-
-    # -- behaviour ---------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Scripted:
         with self._lock:
             self.requests.append(Recorded(method, raw_path, headers, body))
             if self._script:
                 return self._script.popleft()
-        if headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "unauthorized", "Invalid or missing API key")
-        parts = raw_path.split("?", 1)[0].split("/")
-        # ['', 'api', 'v1', 'tasks', '<segment>', 'cancel']
-        if method == "POST" and len(parts) == 6 and parts[1:4] == ["api", "v1", "tasks"] and parts[5] == "cancel":
-            task = self._find(unquote(parts[4]))
-            if task is None:
-                return _error(404, "not_found", "Task not found")
-            task.status = "CANCELLED"
-            return _json(200, {"success": True, "task": {"id": task.id}})
-        return _error(404, "not_found", "Not found")
+        return self._forward(method, raw_path, headers, body)
 
-    def _find(self, id_or_slug: str) -> Task | None:
-        return self.tasks.get(id_or_slug) or next((t for t in self.tasks.values() if t.slug == id_or_slug), None)
+    def _forward(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Scripted:
+        connection = http.client.HTTPConnection("127.0.0.1", self.emulator.port, timeout=30)
+        try:
+            connection.request(method, raw_path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            passed = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+            return Scripted(response.status, answer, passed)
+        finally:
+            connection.close()
 
 
-def _json(status: int, body: Any) -> Scripted:
-    return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
-
-
-def _error(status: int, code: str, message: str) -> Scripted:
-    return _json(status, {"error": {"code": code, "message": message}})
+_HOP_BY_HOP = {"content-length", "connection", "keep-alive", "transfer-encoding", "date", "server"}
 
 
 def _handler_for(fake: FakeTwill) -> type[BaseHTTPRequestHandler]:

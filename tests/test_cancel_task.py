@@ -55,7 +55,7 @@ async def test_cancels_a_task_and_returns_twills_body(launch: Launch, fake_twill
     assert not result.is_error
     assert result.structured_content == {"success": True, "task": {"id": "7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"}}
     assert json.loads(result.content[0].text) == result.structured_content
-    assert fake_twill.tasks["7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"].status == "CANCELLED"
+    assert fake_twill.task("7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11").status == "CANCELLED"
 
 
 async def test_accepts_a_slug_as_well_as_an_id(launch: Launch, fake_twill: FakeTwill) -> None:

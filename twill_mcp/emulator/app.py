@@ -37,7 +37,7 @@ def _authenticate(header: str | None, keys: Collection[str]) -> str:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or token not in keys:
-        raise ApiError(401, UNAUTHORIZED, "Invalid API key")
+        raise ApiError(401, UNAUTHORIZED, "Invalid or missing API key")
     return token
 
 

@@ -138,12 +138,13 @@ class EmulatorState:
         parent_id: str | None = None,
         slug: str | None = None,
         with_job: bool = True,
+        task_id: str | None = None,
     ) -> tuple[Task, Job | None]:
         with self.lock:
             now = self.now()
             title = title or title_from_command(command)
             task = Task(
-                id=self.new_id(),
+                id=task_id or self.new_id(),
                 slug=slug or self._unique_slug(title),
                 title=title,
                 seq=self._next_seq(),
