@@ -303,3 +303,24 @@ async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknow
             await anyio.sleep(0.1)
     assert "cancelled by the client" in stderr_logs[0].read_text()
     assert time.monotonic() - started < 4
+
+
+async def test_oversized_arguments_are_refused_before_anything_is_sent(launch: Launch, fake_twill: FakeTwill) -> None:
+    async with launch() as client:
+        result = await call(client, "cancel_task", {"taskIdOrSlug": "x" * 300_000})
+    error = error_of(result)
+    assert error["code"] == "invalid_arguments"
+    assert "limit" in error["message"]
+    assert fake_twill.requests == []
+
+
+async def test_argument_values_never_reach_the_log_at_info_level(
+    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+) -> None:
+    secret_looking_id = "customer-acme-confidential-4711"
+    async with launch(TWILL_MCP_LOG_LEVEL="INFO") as client:
+        await call(client, "cancel_task", {"taskIdOrSlug": secret_looking_id})
+        await call(client, "cancel_task", {"taskIdOrSlug": secret_looking_id, "extra": secret_looking_id})
+    log = stderr_logs[0].read_text()
+    assert "cancel_task ->" in log
+    assert secret_looking_id not in log

@@ -111,29 +111,25 @@ class Job:
         return {"id": self.id, "status": self.status_at(now)}
 
     def task_job_view(self, now: float) -> dict[str, Any]:
-        out = self.outputs(now)
+        """A job as listTaskJobs shows it."""
         return {
-            "id": self.id,
-            "status": self.status_at(now),
-            "type": self.type,
-            "agentProvider": self.agent_provider,
+            **self._results_view(now),
             "input": self.input,
-            "finalAnswer": out["finalAnswer"],
-            "plan": out["plan"],
-            "planOutcome": out["planOutcome"],
-            "error": out["error"],
+            "error": self.outputs(now)["error"],
             "createdAt": iso(self.created_at),
-            "completedAt": iso_or_none(self.completed_at(now)),
         }
 
     def latest_job_view(self, now: float) -> dict[str, Any]:
+        """A job as getTask's latestJob shows it."""
+        return {**self._results_view(now), "startedAt": iso_or_none(self.started_at(now))}
+
+    def _results_view(self, now: float) -> dict[str, Any]:
         out = self.outputs(now)
         return {
             "id": self.id,
             "status": self.status_at(now),
             "type": self.type,
             "agentProvider": self.agent_provider,
-            "startedAt": iso_or_none(self.started_at(now)),
             "completedAt": iso_or_none(self.completed_at(now)),
             "plan": out["plan"],
             "planOutcome": out["planOutcome"],
