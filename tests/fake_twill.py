@@ -55,6 +55,8 @@ class FakeTwill:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        # http.server writes headers and body apart; without NODELAY each answer waits ~40 ms for an ACK.
+        self._httpd.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
