@@ -16,7 +16,7 @@ from twill_mcp import __version__
 
 pytestmark = pytest.mark.anyio
 
-ODD_IDS = ["a/b", "..", ".", "what?x=1", "a#b", "with space", "tâche-✓-漢字", "100%25", "a\\b", "\u00a0"]
+ODD_IDS = ["a/b", "../..", "./x", "what?x=1", "a#b", "with space", "tâche-✓-漢字", "100%25", "a\\b", "\u00a0"]
 
 
 async def test_lists_cancel_task_with_its_compiled_contract(launch: Launch) -> None:
@@ -30,6 +30,7 @@ async def test_lists_cancel_task_with_its_compiled_contract(launch: Launch) -> N
             "taskIdOrSlug": {
                 "type": "string",
                 "minLength": 1,
+                "pattern": "[^.]",
                 "description": "The task's id (UUID) or slug, as Twill shows it.",
             }
         },
@@ -101,8 +102,10 @@ async def test_any_id_travels_as_exactly_one_path_segment(launch: Launch, fake_t
         ({"taskIdOrSlug": None}, "taskIdOrSlug"),
         ({"taskIdOrSlug": ["t1"]}, "taskIdOrSlug"),
         ({"taskIdOrSlug": "t1", "force": True}, "force"),
+        ({"taskIdOrSlug": ".."}, "taskIdOrSlug"),
+        ({"taskIdOrSlug": "."}, "taskIdOrSlug"),
     ],
-    ids=["missing", "empty", "number", "null", "array", "unknown-extra"],
+    ids=["missing", "empty", "number", "null", "array", "unknown-extra", "dot-dot", "dot"],
 )
 async def test_rejects_bad_arguments_and_sends_nothing(
     launch: Launch, fake_twill: FakeTwill, arguments: dict[str, object], named: str
@@ -324,3 +327,30 @@ async def test_argument_values_never_reach_the_log_at_info_level(
     log = stderr_logs[0].read_text()
     assert "cancel_task ->" in log
     assert secret_looking_id not in log
+
+
+async def test_a_lone_surrogate_in_twills_json_neither_breaks_the_result_nor_the_session(
+    launch: Launch, fake_twill: FakeTwill
+) -> None:
+    fake_twill.then(Scripted(404, b'{"error": {"code": "not_found", "message": "No task \\ud83d"}}', {}))
+    fake_twill.add_task("t1")
+    async with launch() as client:
+        broken = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+        after = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
+    assert error_of(broken)["message"] == "No task \ufffd"
+    assert after.structured_content == {"success": True, "task": {"id": "t1"}}
+
+
+async def test_a_key_echoed_back_by_twill_is_scrubbed_from_the_result(launch: Launch, fake_twill: FakeTwill) -> None:
+    echo = {"error": {"code": "unauthorized", "message": f"Bad token: Bearer {API_KEY}", "details": {"h": API_KEY}}}
+    fake_twill.then_json(401, echo)
+    async with launch() as client:
+        result = await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"})
+    assert API_KEY not in result.model_dump_json()
+    assert error_of(result)["message"] == "Bad token: Bearer [redacted]"
+
+
+async def test_non_finite_numbers_are_invalid_arguments(launch: Launch) -> None:
+    async with launch() as client:
+        result = await call(client, "list_tasks", {"limit": float("nan")})
+    assert error_of(result)["code"] == "invalid_arguments"

@@ -69,7 +69,7 @@ def test_path_parameters_are_required_non_empty_strings_and_extras_are_rejected(
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM]}))
     assert tool.input_schema == {
         "type": "object",
-        "properties": {"thingId": {"type": "string", "minLength": 1}},
+        "properties": {"thingId": {"type": "string", "minLength": 1, "pattern": "[^.]"}},
         "required": ["thingId"],
         "additionalProperties": False,
     }
@@ -197,7 +197,7 @@ def test_read_only_properties_are_not_arguments_and_write_only_ones_are_not_outp
 def test_a_body_field_that_clashes_with_a_parameter_moves_the_body_under_one_argument() -> None:
     body = {"type": "object", "required": ["thingId"], "properties": {"thingId": {"type": "integer"}}}
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
-    assert tool.input_schema["properties"]["thingId"] == {"type": "string", "minLength": 1}
+    assert tool.input_schema["properties"]["thingId"] == {"type": "string", "minLength": 1, "pattern": "[^.]"}
     assert tool.input_schema["properties"]["body"] == body
     assert tool.input_schema["required"] == ["thingId", "body"]
     assert tool.operation.body_argument == "body"

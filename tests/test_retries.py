@@ -12,7 +12,7 @@ from tests.fake_twill import FakeTwill, Scripted
 from twill_mcp.config import Settings
 from twill_mcp.errors import ApiError, OutcomeUnknown, RateLimited
 from twill_mcp.request import PreparedRequest
-from twill_mcp.upstream import Effect, RateBudget, TwillHttp
+from twill_mcp.upstream import Effect, RateBudget, TwillHttp, retry_after_seconds
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +135,34 @@ async def test_an_api_error_after_retries_keeps_twills_code(fake_twill: FakeTwil
         raw = await http.send(REQUEST, IDEMPOTENT)
     with pytest.raises(ApiError, match="boom"):
         ResponseReader(compiled("cancel_task"), IDEMPOTENT).read(raw)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("30", 30.0),
+        ("9" * 400, 3600.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_parsed_and_capped_at_an_hour(header: str, expected: float | None) -> None:
+    assert retry_after_seconds(header) == expected
+
+
+async def test_retry_after_on_a_503_is_obeyed_by_the_retry(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then(Scripted(503, b"<html>busy</html>", {"Content-Type": "text/html", "Retry-After": "2"}))
+    started = time.monotonic()
+    async with TwillHttp(settings(fake_twill)) as http:
+        raw = await http.send(REQUEST, IDEMPOTENT)
+    assert raw.status == 200
+    assert time.monotonic() - started >= 2
+
+
+async def test_a_body_that_fails_to_decode_is_a_lost_answer_not_a_bug(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(200, b"not gzip at all", {"Content-Encoding": "gzip", "Content-Type": "application/json"}))
+    async with TwillHttp(settings(fake_twill)) as http:
+        with pytest.raises(OutcomeUnknown):
+            await http.send(REQUEST, NOT_IDEMPOTENT)

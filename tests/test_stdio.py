@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tests.conftest import API_KEY, SERVER_COMMAND, server_env
-from tests.fake_twill import FakeTwill
+from tests.fake_twill import FakeTwill, Scripted
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -99,3 +99,26 @@ def test_a_malformed_key_is_refused_at_start_up_without_echoing_it(fake_twill: F
     assert done.returncode == 2
     assert "TWILL_API_KEY" in done.stderr
     assert API_KEY not in done.stderr
+
+
+def test_a_request_the_client_cancelled_does_not_hold_back_the_exit(fake_twill: FakeTwill) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=8))
+    cancelled = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}}
+    started = time.monotonic()
+    with subprocess.Popen(
+        SERVER_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env(fake_twill, PATH="/usr/bin:/bin"),
+    ) as process:
+        assert process.stdin is not None
+        for message in (INITIALIZE, INITIALIZED, cancel(5, "t1")):
+            process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+        time.sleep(1)
+        process.stdin.write(json.dumps(cancelled) + "\n")
+        process.stdin.close()
+        process.wait(timeout=20)
+    assert time.monotonic() - started < 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import tarfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from mcp import Client
 
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import Settings
-from twill_mcp.emulator import DEMO_KEY, DemoData, EmulatorServer, EmulatorState, seed_demo
+from twill_mcp.emulator import DEMO_KEY, DemoData, EmulatorServer, EmulatorState, FaultPlan, seed_demo
 from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.upstream import TwillHttp
@@ -238,3 +239,18 @@ async def test_following_a_job_stops_at_max_seconds(workspace: Workspace) -> Non
     assert summary["stoppedBy"] == "max_seconds"
     assert summary["complete"] is False
     assert 1 <= summary["seconds"] <= 2
+
+
+async def test_following_a_job_after_a_rate_limit_wait_still_ends_inside_the_deadline() -> None:
+    state = EmulatorState()
+    demo = seed_demo(state)
+    faults = FaultPlan(rate_limited=1, retry_after=2, path_contains="/logs/stream")
+    with EmulatorServer(state, faults=faults, sse_interval=0.05) as server:
+        config = Settings.load({"TWILL_API_KEY": DEMO_KEY, "TWILL_BASE_URL": server.origin}, call_timeout=6)
+        async with TwillHttp(config) as http, Client(build_server(http, list(TOOLS.values())), mode="legacy") as client:
+            started = time.monotonic()
+            result = await client.call_tool("stream_job_logs", {"jobId": job_of(demo, "demo-1"), "maxSeconds": 30})
+            elapsed = time.monotonic() - started
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["stoppedBy"] == "max_seconds"
+    assert elapsed < 6

@@ -8,6 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from twill_mcp.compiler import NOT_ONLY_DOTS
 from twill_mcp.errors import InvalidArguments
 
 MAX_ARGUMENT_BYTES = 256 * 1024
@@ -36,7 +37,12 @@ class ArgumentChecker:
             arguments = {}
         if not isinstance(arguments, dict):
             raise InvalidArguments(f"arguments must be an object, got {_type_name(arguments)}")
-        size = len(json.dumps(arguments, ensure_ascii=False).encode())
+        try:
+            size = len(json.dumps(arguments, ensure_ascii=False, allow_nan=False).encode())
+        except ValueError:
+            raise InvalidArguments("numbers must be finite: NaN and Infinity are not JSON") from None
+        except UnicodeEncodeError:
+            raise InvalidArguments("text contains an unpaired UTF-16 surrogate, which is not valid Unicode") from None
         if size > MAX_ARGUMENT_BYTES:
             raise InvalidArguments(
                 f"arguments are {size} bytes; the limit is {MAX_ARGUMENT_BYTES}",
@@ -73,6 +79,8 @@ def _problem(error: ValidationError) -> str:
         return f"must be {expected}, got {_type_name(error.instance)}"
     if kind == "minLength" and error.validator_value == 1:
         return "must not be empty"
+    if kind == "pattern" and error.validator_value == NOT_ONLY_DOTS:
+        return "must not be '.' or '..': those are path steps, not ids"
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
     return _shorten(error.message)

@@ -23,8 +23,6 @@ from twill_mcp.upstream import Effect, RawResponse, TwillHttp
 logger = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream"
-# A followed stream ends this long before the call deadline, so its summary still gets out.
-STREAM_MARGIN_SECONDS = 3.0
 
 
 class ToolCall:
@@ -74,22 +72,26 @@ class ToolCall:
             outcome = "error internal_error"
         # Argument values stay out of logs: they can carry task content.
         logger.info("%s -> %s in %.0f ms", self.tool.name, outcome, (time.monotonic() - started) * 1000)
-        return result
+        return _without_key(result, http)
 
     async def _perform(
         self, http: TwillHttp, request: PreparedRequest, arguments: dict[str, Any], progress: Progress | None
     ) -> types.CallToolResult:
         kind = self.tool.response_kind
         if kind == "event-stream":
-            window = min(float(arguments.get("maxSeconds", 30)), http.call_timeout - STREAM_MARGIN_SECONDS)
+            max_seconds = float(arguments.get("maxSeconds", 30))
             consume = functools.partial(
                 follow_events,
                 http,
-                max_seconds=max(window, 1.0),
+                max_seconds=max_seconds,
                 max_events=int(arguments.get("maxEvents", 500)),
+                max_bytes=http.max_response_bytes,
+                deadline=anyio.current_time() + http.call_timeout,
                 progress=progress,
             )
-            outcome = await http.exchange(request, self.effect, consume, accept=EVENT_STREAM, read_timeout=window + 1)
+            # A quiet stream is not a dead one: reads may wait as long as the window itself.
+            read_timeout = max(min(max_seconds, http.call_timeout), 1.0) + 1
+            outcome = await http.exchange(request, self.effect, consume, accept=EVENT_STREAM, read_timeout=read_timeout)
             if isinstance(outcome, RawResponse):
                 self._responses.check(outcome)
                 return success_result(self.tool, {})
@@ -101,3 +103,10 @@ class ToolCall:
             info, resource = archive_result(raw, "twill://" + request.path.strip("/"))
             return success_result(self.tool, info, extra=[resource])
         return success_result(self.tool, self._responses.read(raw))
+
+
+def _without_key(result: types.CallToolResult, http: TwillHttp) -> types.CallToolResult:
+    """The result with the key scrubbed, in case Twill or a proxy echoed the Authorization header."""
+    dumped = result.model_dump_json(by_alias=True)
+    clean = http.redact(dumped)
+    return result if clean == dumped else types.CallToolResult.model_validate_json(clean)

@@ -23,6 +23,7 @@ BODY_ARGUMENT = "body"
 # A non-object success body is returned under this key, since clients of the
 # 2025 protocol era accept only objects as structuredContent.
 RESULT_KEY = "result"
+NOT_ONLY_DOTS = "[^.]"
 
 Direction = Literal["input", "output"]
 ResponseKind = Literal["json", "event-stream", "binary", "none"]
@@ -195,6 +196,9 @@ def _compile_input(
             path_params.append(pname)
             if schema.get("type", "string") == "string":
                 schema["minLength"] = max(1, schema.get("minLength", 1))
+                # Servers following the WHATWG URL standard (Node) read `%2E%2E` as `..` and climb,
+                # however it is encoded: a value of only dots is refused, not sent.
+                schema.setdefault("pattern", NOT_ONLY_DOTS)
         else:
             query_params.append(pname)
         doc = arg_docs.get(pname) or param.get("description")

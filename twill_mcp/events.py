@@ -19,10 +19,13 @@ from typing import Any
 import anyio
 import httpx2
 
-from twill_mcp.upstream import RawResponse, TwillHttp
+from twill_mcp.upstream import RawResponse, TwillHttp, parse_json
 
 Progress = Callable[[float, str], Awaitable[None]]
 LAST_EVENTS = 10
+# A followed stream ends this long before the call deadline, so its summary still gets out.
+STREAM_MARGIN_SECONDS = 3.0
+_TOO_LARGE = object()
 EVENT_PREVIEW_CHARS = 400
 
 
@@ -57,15 +60,25 @@ async def follow_events(
     *,
     max_seconds: float,
     max_events: int,
+    max_bytes: int,
+    deadline: float,
     progress: Progress | None,
 ) -> StreamSummary | RawResponse:
-    """Consume an event stream within the bounds; a non-2xx answer is returned whole for error handling."""
+    """Consume an event stream within the bounds; a non-2xx answer is returned whole for error handling.
+
+    The window is cut to what is left of the call's deadline, less a margin, so that the
+    summary still gets out after retries or waits have used part of it.
+    """
     if not 200 <= response.status_code < 300:
         return await http.read_capped(response)
     summary = StreamSummary()
     started = time.monotonic()
-    with anyio.move_on_after(max_seconds) as window:
-        async for event in _events(response):
+    window_seconds = max(min(max_seconds, deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
+    with anyio.move_on_after(window_seconds) as window:
+        async for event in _events(response, max_bytes):
+            if event is _TOO_LARGE:
+                summary.stopped_by = "max_bytes"
+                break
             summary.events += 1
             kind = str(event.get("type", "message")) if isinstance(event, dict) else "message"
             summary.types[kind] += 1
@@ -89,10 +102,15 @@ async def follow_events(
     return summary
 
 
-async def _events(response: httpx2.Response) -> Any:
-    """Each event's data (JSON-decoded where it is JSON), per the SSE line format."""
+async def _events(response: httpx2.Response, max_bytes: int) -> Any:
+    """Each event's data (JSON-decoded where it is JSON), per the SSE line format; `_TOO_LARGE` past the cap."""
     data: list[str] = []
+    size = 0
     async for line in response.aiter_lines():
+        size += len(line) + 1
+        if size > max_bytes:
+            yield _TOO_LARGE
+            return
         if line == "":
             if data:
                 yield _decode("\n".join(data))
@@ -106,7 +124,7 @@ async def _events(response: httpx2.Response) -> Any:
 
 def _decode(text: str) -> Any:
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError:
         return text
 

@@ -7,14 +7,13 @@ is not Twill's envelope still yields the status and a useful message).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.errors import ApiError, BadUpstreamResponse
-from twill_mcp.upstream import Effect, RawResponse, retry_after_seconds
+from twill_mcp.upstream import Effect, RawResponse, parse_json, retry_after_seconds
 
 _NO_JSON = object()
 
@@ -131,7 +130,7 @@ def _status_hint(status: int, effect: Effect, retry_after: float | None) -> str:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
+        return parse_json(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return _NO_JSON
 

@@ -18,7 +18,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData
-from mcp_types.jsonrpc import JSONRPCError, JSONRPCRequest, JSONRPCResponse
+from mcp_types.jsonrpc import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,12 @@ class _DrainingReader:
                     await self._unanswered.wait_empty()
                 raise
             if isinstance(item, SessionMessage):
-                if isinstance(item.message, JSONRPCRequest):
-                    self._unanswered.add(item.message.id)
+                message = item.message
+                if isinstance(message, JSONRPCRequest):
+                    self._unanswered.add(message.id)
+                elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+                    # A cancelled request is never answered: do not wait for it at EOF.
+                    self._unanswered.discard((message.params or {}).get("requestId"))
                 return item
             # The SDK drops a line it cannot decode without a word; JSON-RPC 2.0 says to answer it.
             await self._writer.send(SessionMessage(_undecodable(item)))

@@ -9,7 +9,9 @@ Whether a failed request *may have reached Twill* decides between "try again" an
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -43,6 +45,7 @@ BACKOFF_CAP_SECONDS = 8.0
 # A retry is only worth starting if this much of the deadline is left for it.
 MIN_ATTEMPT_SECONDS = 1.0
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,15 @@ class TwillHttp:
     @property
     def call_timeout(self) -> float:
         return self._settings.call_timeout
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self._settings.max_response_bytes
+
+    def redact(self, text: str) -> str:
+        """The text with the key replaced, for anything Twill (or a proxy) might have echoed back."""
+        key = self._settings.api_key
+        return text.replace(key.get_secret_value(), "[redacted]") if key else text
 
     async def send(self, request: PreparedRequest, effect: Effect) -> RawResponse:
         """Send one request and read its whole (capped) body."""
@@ -161,7 +173,8 @@ class TwillHttp:
             except TimeoutError:
                 # The deadline itself: nothing is left to retry with.
                 raise self._failure(effect, progress, "deadline", None) from None
-            except httpx2.TransportError as exc:
+            except (httpx2.TransportError, httpx2.DecodingError) as exc:
+                # A body that fails to decode (bad gzip) was sent and answered: the same as a lost answer.
                 failure = self._failure(
                     effect, progress, "timeout" if isinstance(exc, httpx2.TimeoutException) else "error", exc
                 )
@@ -219,7 +232,7 @@ class TwillHttp:
         if status == 429:
             return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
         if status in RETRYABLE_STATUSES and (effect.idempotent or effect.read_only):
-            return self._backoff(attempt)
+            return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
         return None
 
     def _fits(self, attempt: int, wait: float, deadline: float) -> bool:
@@ -295,17 +308,40 @@ def _reason(exc: Exception) -> str:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
+    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date.
+
+    Capped at an hour (Twill's longest window): an absurd value, even one that overflows
+    to infinity, must not hold every call back for years.
+    """
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = float(value)
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
-    return max(0.0, round(when.timestamp() - time.time(), 1))
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, round(seconds, 1)))
+
+
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads`, made safe to send on: a lone surrogate becomes U+FFFD.
+
+    JavaScript's JSON.stringify writes a string cut mid-emoji as a lone `\\udXXX` escape;
+    Python accepts it, but it cannot be encoded as UTF-8 when the result is written to
+    the client, which would take the whole session down.
+    """
+    value = json.loads(text)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=False)
+        value = json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+    return value
 
 
 class RateBudget:
@@ -339,8 +375,8 @@ class RateBudget:
                 return
             if now + wait + MIN_ATTEMPT_SECONDS > deadline:
                 raise RateLimited(
-                    f"The rate limit for this key ({self._limit} requests per minute) is used up; nothing was sent.",
-                    retry_after=float(int(wait) + 1),
-                    hint=f"Wait {int(wait) + 1} s before calling again, or make fewer calls in parallel.",
+                    "The rate limit for this key is used up; nothing was sent.",
+                    retry_after=float(math.ceil(wait)),
+                    hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
                 )
             await anyio.sleep(wait)
