@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx2
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
+FailureKind = Literal["deadline", "timeout", "error"]
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -244,7 +245,7 @@ class TwillHttp:
         ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
         return ceiling * random.uniform(0.5, 1.0)
 
-    def _failure(self, effect: Effect, progress: _Progress, kind: str, exc: Exception | None) -> ToolCallError:
+    def _failure(self, effect: Effect, progress: _Progress, kind: FailureKind, exc: Exception | None) -> ToolCallError:
         """What a transport failure means for the agent, given whether the request left us."""
         if not progress.sent:
             if kind == "error" and exc is not None:
