@@ -1,23 +1,41 @@
-"""Shared fixtures: a fake Twill upstream, and twill-mcp launched over real stdio."""
+"""Shared fixtures: a fake Twill upstream, and twill-mcp served to the SDK's client.
+
+`launch` serves twill-mcp in-process (the same server object the CLI builds, through the
+SDK's in-memory transport, both protocol eras): what a call does does not depend on the
+pipe it came through. `spawn` starts the real process over stdio, for what does: framing,
+process-wide logging, start-up and exit.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
+from twill_mcp.cli import exposed_tools
 from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.config import Settings
+from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.errors import ToolCallError
+from twill_mcp.logs import configure_logging
+from twill_mcp.outcomes import Effect
+from twill_mcp.request import PreparedRequest
+from twill_mcp.responses import read_failure
+from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
+from twill_mcp.upstream import Answer, RawResponse, TwillHttp
 
 # Distinctive per run, so a scan for it cannot match anything by accident.
 API_KEY = "twk_test_" + secrets.token_hex(20)
@@ -72,13 +90,58 @@ def server_env(fake_twill: FakeTwill, **overrides: str | None) -> dict[str, str]
 
 @pytest.fixture
 def launch(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
+    """Serve twill-mcp in-process, configured as the CLI configures it, and connect the SDK client.
+
+    Keyword arguments set (or, with None, unset) the server's environment; its log goes to
+    a file in `stderr_logs`, through the same redacting handler as the process's stderr.
+    """
+
+    @asynccontextmanager
+    async def _launch(**env: str | None) -> AsyncIterator[Client]:
+        log = tmp_path / f"stderr-{len(stderr_logs)}.log"
+        stderr_logs.append(log)
+        settings = Settings.load(server_env(fake_twill, **env))
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings.log_level, key):
+            async with serving(settings, exposed_tools(settings), protocol_mode) as client:
+                yield client
+
+    return _launch
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, tools: Sequence[CompiledTool] | None = None, mode: str = "legacy"
+) -> AsyncIterator[Client]:
+    """twill-mcp in-process for these settings (all tools by default), as the CLI builds it, and a client of it."""
+    tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
+    async with (
+        TwillHttp(settings) as http,
+        Client(build_server(http, tools, fixed(Credentials(settings.api_key))), mode=mode) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def _logging_to(stream: TextIO, level: str, key: str) -> Iterator[None]:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(level, secrets=[key], stream=stream)
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+
+
+@pytest.fixture
+def spawn(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
     """Start twill-mcp as a subprocess and connect the SDK client over its stdio.
 
     Keyword arguments set (or, with None, unset) the server's environment.
     """
 
     @asynccontextmanager
-    async def _launch(**env: str | None) -> AsyncIterator[Client]:
+    async def _spawn(**env: str | None) -> AsyncIterator[Client]:
         log = tmp_path / f"stderr-{len(stderr_logs)}.log"
         stderr_logs.append(log)
         params = StdioServerParameters(
@@ -88,7 +151,7 @@ def launch(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_log
             async with Client(stdio_client(params, errlog=errlog), mode=protocol_mode) as client:
                 yield client
 
-    return _launch
+    return _spawn
 
 
 async def call(client: Client, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
@@ -113,3 +176,29 @@ def compiled(name: str) -> CompiledTool:
     """One tool of the bundled spec, as the server compiles it."""
     [tool] = [tool for tool in compile_spec(load_bundled_spec()) if tool.name == name]
     return tool
+
+
+CREDENTIALS = Credentials(SecretStr(API_KEY))
+
+
+class RawReader:
+    """Reads a success as the bytes that came, and errors as every tool does: for tests of the transport alone."""
+
+    accept = "application/json"
+    streams = False
+
+    def __init__(self, effect: Effect) -> None:
+        self._effect = effect
+
+    async def success(self, answer: Answer, arguments: Any, progress: Any) -> RawResponse:
+        return await answer.read()
+
+    def failure(self, raw: RawResponse) -> ToolCallError:
+        return read_failure(raw, self._effect)
+
+
+async def send(
+    http: TwillHttp, request: PreparedRequest, effect: Effect, credentials: Credentials = CREDENTIALS
+) -> RawResponse:
+    """One exchange through the request path; a success as raw bytes, an error answer raised as the tools raise it."""
+    return await http.exchange(request, credentials, effect, RawReader(effect))

@@ -45,19 +45,19 @@ class Scripted:
 
 
 class FakeTwill:
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, *other_keys: str) -> None:
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.state = EmulatorState()
         unlimited = {"rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
-        self.emulator = EmulatorServer(self.state, api_keys={api_key}, sse_interval=0.01, **unlimited)
+        self.emulator = EmulatorServer(self.state, api_keys={api_key, *other_keys}, sse_interval=0.01, **unlimited)
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         # http.server writes headers and body apart; without NODELAY each answer waits ~40 ms for an ACK.
         self._httpd.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def origin(self) -> str:
@@ -73,6 +73,12 @@ class FakeTwill:
         self._httpd.shutdown()
         self._httpd.server_close()
         self.emulator.stop()
+
+    def reset(self) -> None:
+        """Forget what was recorded and scripted, for a fixture shared by several tests."""
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
 
     def add_task(self, task_id: str, slug: str | None = None) -> Task:
         task, _ = self.state.create_task(f"Task {task_id}", task_id=task_id, slug=slug)

@@ -11,15 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from mcp import Client
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, serving
 from tests.fake_twill import FakeTwill
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
-from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
-from twill_mcp.upstream import TwillHttp
 
 TOOLS = {tool.name: tool for tool in compile_spec(load_bundled_spec()) if tool.response_kind == "json"}
 JSON = st.recursive(
@@ -35,7 +32,7 @@ IDS = st.text(min_size=1, max_size=40).filter(lambda text: set(text) != {"."})
 
 async def run(fake: FakeTwill, calls: list[tuple[str, Any]]) -> list[Any]:
     config = Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": fake.origin}, max_retries=0, rate_limit=0)
-    async with TwillHttp(config) as http, Client(build_server(http, list(TOOLS.values())), mode="legacy") as client:
+    async with serving(config, list(TOOLS.values())) as client:
         return [await client.call_tool(name, arguments) for name, arguments in calls]
 
 

@@ -18,12 +18,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
 
+from tests.conftest import serving
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.emulator import DEMO_KEY, DemoData, EmulatorServer, EmulatorState, FaultPlan, seed_demo
-from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
-from twill_mcp.upstream import TwillHttp
 
 pytestmark = pytest.mark.anyio
 
@@ -131,7 +130,7 @@ async def connect(key: str = DEMO_KEY) -> AsyncIterator[Workspace]:
     demo = seed_demo(state)
     with EmulatorServer(state, legacy_endpoints=True, sse_interval=0.01) as server:
         config = Settings.load({"TWILL_API_KEY": key, "TWILL_BASE_URL": server.origin})
-        async with TwillHttp(config) as http, Client(build_server(http, list(TOOLS.values())), mode="legacy") as client:
+        async with serving(config, list(TOOLS.values())) as client:
             yield Workspace(client, demo, server)
 
 
@@ -203,7 +202,7 @@ async def test_a_teleport_archive_over_the_size_cap_is_refused_not_truncated() -
     seed_demo(state)
     with EmulatorServer(state) as server:
         config = Settings.load({"TWILL_API_KEY": DEMO_KEY, "TWILL_BASE_URL": server.origin}, max_response_bytes=100)
-        async with TwillHttp(config) as http, Client(build_server(http, list(TOOLS.values())), mode="legacy") as client:
+        async with serving(config, list(TOOLS.values())) as client:
             result = await client.call_tool("export_claude_teleport_session", {"taskIdOrSlug": "demo-1"})
     assert result.structured_content["error"]["code"] == "bad_upstream_response"
     assert "larger than" in result.structured_content["error"]["message"]
@@ -247,7 +246,7 @@ async def test_following_a_job_after_a_rate_limit_wait_still_ends_inside_the_dea
     faults = FaultPlan(rate_limited=1, retry_after=2, path_contains="/logs/stream")
     with EmulatorServer(state, faults=faults, sse_interval=0.05) as server:
         config = Settings.load({"TWILL_API_KEY": DEMO_KEY, "TWILL_BASE_URL": server.origin}, call_timeout=6)
-        async with TwillHttp(config) as http, Client(build_server(http, list(TOOLS.values())), mode="legacy") as client:
+        async with serving(config, list(TOOLS.values())) as client:
             started = time.monotonic()
             result = await client.call_tool("stream_job_logs", {"jobId": job_of(demo, "demo-1"), "maxSeconds": 30})
             elapsed = time.monotonic() - started

@@ -8,42 +8,42 @@ from email.utils import format_datetime
 
 import httpx2
 import pytest
+from pydantic import SecretStr
 
-from tests.conftest import API_KEY, compiled
+from tests.conftest import API_KEY, CREDENTIALS, compiled, send
 from tests.fake_twill import FakeTwill, Scripted
 from twill_mcp.config import Settings
+from twill_mcp.credentials import Credentials
 from twill_mcp.errors import (
     ApiError,
     BadUpstreamResponse,
+    MissingApiKey,
     OutcomeUnknown,
     ToolCallError,
     UpstreamTimeout,
 )
+from twill_mcp.outcomes import Effect
 from twill_mcp.request import PreparedRequest
-from twill_mcp.responses import ResponseReader
-from twill_mcp.upstream import Effect, TwillHttp
+from twill_mcp.responses import JsonReader
+from twill_mcp.upstream import TwillHttp
 
 pytestmark = pytest.mark.anyio
 
 CANCEL = PreparedRequest("POST", "/tasks/t1/cancel", json_body={}, has_body=True)
-CANCELLING = Effect(read_only=False, idempotent=True, what="cancel the task")
-READING = Effect(read_only=True, idempotent=True, what="read")
+CANCELLING = Effect(read_only=False, idempotent=True, action="cancel the task")
+READING = Effect(read_only=True, idempotent=True, action="read")
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def settings_for(fake: FakeTwill, **overrides: object) -> Settings:
     return Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": fake.origin}, **overrides)
 
 
-def cancel_reader() -> ResponseReader:
-    tool = compiled("cancel_task")
-    return ResponseReader(tool, CANCELLING)
-
-
 async def send_and_read(settings: Settings) -> object:
-    """One cancel, without retries: these tests pin how a single answer is read."""
+    """One cancel as cancel_task reads it, without retries: these tests pin how a single answer is read."""
     settings = settings.model_copy(update={"max_retries": 0})
     async with TwillHttp(settings) as http:
-        return cancel_reader().read(await http.send(CANCEL, CANCELLING))
+        return await http.exchange(CANCEL, CREDENTIALS, CANCELLING, JsonReader(compiled("cancel_task"), CANCELLING))
 
 
 async def test_the_call_deadline_bounds_a_slow_answer(fake_twill: FakeTwill) -> None:
@@ -58,17 +58,17 @@ async def test_a_lost_answer_to_a_read_only_call_is_a_plain_timeout(fake_twill: 
     fake_twill.then(Scripted(200, b"{}", delay=3))
     async with TwillHttp(settings_for(fake_twill, read_timeout=0.3, max_retries=0)) as http:
         with pytest.raises(UpstreamTimeout, match="did not answer"):
-            await http.send(PreparedRequest("GET", "/tasks/t1"), READING)
+            await send(http, PreparedRequest("GET", "/tasks/t1"), READING)
 
 
 async def test_a_connect_timeout_says_nothing_was_sent() -> None:
     def refuse(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectTimeout("timed out", request=request)
 
-    settings = Settings.load({"TWILL_API_KEY": API_KEY})
+    settings = Settings.load({"TWILL_API_KEY": API_KEY}, max_retries=0)
     async with TwillHttp(settings, transport=httpx2.MockTransport(refuse)) as http:
         with pytest.raises(UpstreamTimeout, match="nothing was sent") as caught:
-            await http.send(CANCEL, CANCELLING)
+            await send(http, CANCEL, CANCELLING)
     assert caught.value.is_retryable
 
 
@@ -101,15 +101,15 @@ async def test_retry_after_as_an_http_date_becomes_seconds(fake_twill: FakeTwill
     assert 80 <= caught.value.retry_after <= 90
 
 
-async def test_a_server_error_on_a_non_idempotent_call_is_not_marked_retryable(fake_twill: FakeTwill) -> None:
+async def test_a_server_error_on_a_non_idempotent_call_is_neither_retried_nor_marked_retryable(
+    fake_twill: FakeTwill,
+) -> None:
     fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "boom"}})
-    tool = compiled("cancel_task")
-    creating = Effect(read_only=False, idempotent=False, what="create the task")
+    creating = Effect(read_only=False, idempotent=False, action="create the task")
     async with TwillHttp(settings_for(fake_twill)) as http:
-        raw = await http.send(CANCEL, creating)
+        with pytest.raises(ApiError) as caught:
+            await send(http, CANCEL, creating)
     assert len(fake_twill.requests) == 1, "a 5xx on a call that is not safe to repeat must not be retried"
-    with pytest.raises(ApiError) as caught:
-        ResponseReader(tool, creating).read(raw)
     assert not caught.value.is_retryable
     assert "Check whether it did create the task" in caught.value.hint
 
@@ -119,6 +119,45 @@ async def test_the_key_is_absent_from_every_error_and_repr(fake_twill: FakeTwill
     settings = settings_for(fake_twill, max_retries=0)
     async with TwillHttp(settings) as http:
         with pytest.raises(ToolCallError) as caught:
-            await http.send(CANCEL, CANCELLING)
+            await send(http, CANCEL, CANCELLING)
         assert API_KEY not in repr(http)
     assert API_KEY not in repr(caught.value) + str(caught.value.to_dict()) + caught.value.hint
+    assert API_KEY not in repr(CREDENTIALS) + str(CREDENTIALS) + CREDENTIALS.fingerprint
+
+
+async def test_each_call_carries_the_key_it_was_given_and_never_anothers(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    other = Credentials(SecretStr("twk_other_user"))
+    async with TwillHttp(settings_for(fake_twill)) as http:
+        await send(http, PreparedRequest("GET", "/tasks/t1"), READING, CREDENTIALS)
+        with pytest.raises(ApiError):  # the emulator knows only the first key
+            await send(http, PreparedRequest("GET", "/tasks/t1"), READING, other)
+    assert [r.headers["authorization"] for r in fake_twill.requests] == [
+        f"Bearer {API_KEY}",
+        "Bearer twk_other_user",
+    ]
+
+
+async def test_a_call_without_a_key_sends_nothing(fake_twill: FakeTwill) -> None:
+    async with TwillHttp(settings_for(fake_twill)) as http:
+        with pytest.raises(MissingApiKey):
+            await send(http, CANCEL, CANCELLING, Credentials(None))
+    assert fake_twill.requests == []
+
+
+async def test_a_key_echoed_in_a_body_or_header_is_scrubbed_where_it_enters(fake_twill: FakeTwill) -> None:
+    echoed = f'{{"header": "Bearer {API_KEY}"}}'.encode()
+    fake_twill.then(Scripted(200, echoed, {"Content-Type": "application/json", "X-Echo": API_KEY}))
+    async with TwillHttp(settings_for(fake_twill)) as http:
+        raw = await send(http, PreparedRequest("GET", "/tasks/t1"), READING)
+    assert API_KEY.encode() not in raw.body
+    assert b"[redacted]" in raw.body
+    assert API_KEY not in str(raw.headers)
+
+
+async def test_a_well_formed_traceparent_is_forwarded_and_a_malformed_one_is_not(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    async with TwillHttp(settings_for(fake_twill)) as http:
+        for traceparent in (TRACEPARENT, "not-a-trace"):
+            await send(http, PreparedRequest("GET", "/tasks/t1"), READING, Credentials(SecretStr(API_KEY), traceparent))
+    assert [r.headers.get("traceparent") for r in fake_twill.requests] == [TRACEPARENT, None]

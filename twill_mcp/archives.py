@@ -8,15 +8,35 @@ the reason, never answered with a truncated archive.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.errors import BadUpstreamResponse
-from twill_mcp.upstream import RawResponse
+from twill_mcp.errors import BadUpstreamResponse, ToolCallError
+from twill_mcp.outcomes import Effect
+from twill_mcp.responses import Success, read_failure
+from twill_mcp.upstream import Answer, Progress, RawResponse
+
+_HEADERS = (("x-twill-session-id", "sessionId"), ("x-twill-job-id", "jobId"))
 
 
-def archive_result(raw: RawResponse, uri: str) -> tuple[dict[str, Any], types.EmbeddedResource]:
+class ArchiveReader:
+    accept = "*/*"
+    streams = False
+
+    def __init__(self, effect: Effect) -> None:
+        self._effect = effect
+
+    def failure(self, raw: RawResponse) -> ToolCallError:
+        return read_failure(raw, self._effect)
+
+    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+        return archive(await answer.read(), "twill://" + answer.path.strip("/"))
+
+
+def archive(raw: RawResponse, uri: str) -> Success:
+    """What the result says of the archive, and the archive itself as a resource under `uri`."""
     if raw.truncated:
         raise BadUpstreamResponse(
             f"The archive is larger than the {len(raw.body)} byte limit for a tool result, so it was not returned.",
@@ -25,10 +45,10 @@ def archive_result(raw: RawResponse, uri: str) -> tuple[dict[str, Any], types.Em
         )
     mime = raw.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
     info: dict[str, Any] = {"uri": uri, "mimeType": mime, "bytes": len(raw.body)}
-    for header, key in (("x-twill-session-id", "sessionId"), ("x-twill-job-id", "jobId")):
+    for header, key in _HEADERS:
         if raw.headers.get(header):
             info[key] = raw.headers[header]
     if (count := raw.headers.get("x-twill-file-count", "")).isdigit():
         info["fileCount"] = int(count)
     blob = types.BlobResourceContents(uri=uri, mime_type=mime, blob=base64.b64encode(raw.body).decode("ascii"))
-    return info, types.EmbeddedResource(type="resource", resource=blob)
+    return Success(info, [types.EmbeddedResource(type="resource", resource=blob)])

@@ -23,6 +23,7 @@ from mcp import Client
 from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
+from twill_mcp.credentials import Credentials, fixed
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.sandbox import Sandbox
@@ -136,7 +137,8 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
 
 async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
-        await serve_stdio(build_server(http, tools, sandbox=sandboxed), grace=settings.call_timeout + 1)
+        server = build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed)
+        await serve_stdio(server, grace=settings.call_timeout + 1)
 
 
 async def call_once(
@@ -144,7 +146,9 @@ async def call_once(
 ) -> types.CallToolResult:
     async with (
         TwillHttp(settings) as http,
-        Client(build_server(http, tools, sandbox=sandboxed), mode="legacy") as client,
+        Client(
+            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed), mode="legacy"
+        ) as client,
     ):
         return await client.call_tool(name, arguments)
 

@@ -78,7 +78,7 @@ class CompiledTool:
     """The documented 2xx body, checked on every success when `strict_response` is set."""
     strict_response: bool
     wraps_result: bool
-    effect: str
+    action: str
     """The action in words, for messages about whether it happened."""
     response_kind: ResponseKind
     toolset: str
@@ -169,7 +169,7 @@ def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, 
         success_schema=success_schema,
         strict_response=success_schema is not None and not inferred and not _is_inferred(spec, op),
         wraps_result=wraps,
-        effect=edits.get("effect", "what was asked"),
+        action=edits.get("action", "what was asked"),
         response_kind=_response_kind(spec, op),
         toolset=edits.get("toolset") or tool_name((op.get("tags") or ["default"])[0]),
         hidden=bool(op.get("deprecated")),

@@ -12,20 +12,22 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import httpx2
 
-from twill_mcp.upstream import RawResponse, TwillHttp, parse_json
+from twill_mcp.compiler import CompiledTool
+from twill_mcp.errors import ToolCallError
+from twill_mcp.outcomes import Effect
+from twill_mcp.responses import Success, parse_json, read_failure
+from twill_mcp.upstream import Answer, Progress, RawResponse
 
-Progress = Callable[[float, str], Awaitable[None]]
+EVENT_STREAM = "text/event-stream"
 LAST_EVENTS = 10
 # A followed stream ends this long before the call deadline, so its summary still gets out.
 STREAM_MARGIN_SECONDS = 3.0
-_TOO_LARGE = object()
 EVENT_PREVIEW_CHARS = 400
 
 
@@ -54,31 +56,43 @@ class StreamSummary:
         return result
 
 
-async def follow_events(
-    http: TwillHttp,
-    response: httpx2.Response,
-    *,
-    max_seconds: float,
-    max_events: int,
-    max_bytes: int,
-    deadline: float,
-    progress: Progress | None,
-) -> StreamSummary | RawResponse:
-    """Consume an event stream within the bounds; a non-2xx answer is returned whole for error handling.
+class EventStreamReader:
+    """Follows a 2xx event stream within the call's bounds and summarises it."""
+
+    accept = EVENT_STREAM
+    streams = True
+
+    def __init__(self, tool: CompiledTool, effect: Effect) -> None:
+        self._effect = effect
+        # The tool's own schema says what an omitted bound means.
+        bounds = tool.input_schema["properties"]
+        self._max_seconds = float(bounds["maxSeconds"]["default"])
+        self._max_events = int(bounds["maxEvents"]["default"])
+
+    def failure(self, raw: RawResponse) -> ToolCallError:
+        return read_failure(raw, self._effect)
+
+    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+        summary = await follow(
+            answer,
+            max_seconds=float(arguments.get("maxSeconds", self._max_seconds)),
+            max_events=int(arguments.get("maxEvents", self._max_events)),
+            progress=progress,
+        )
+        return Success(summary.as_result())
+
+
+async def follow(answer: Answer, *, max_seconds: float, max_events: int, progress: Progress | None) -> StreamSummary:
+    """Consume an event stream until `complete`, the window or the event count, whichever is first.
 
     The window is cut to what is left of the call's deadline, less a margin, so that the
     summary still gets out after retries or waits have used part of it.
     """
-    if not 200 <= response.status_code < 300:
-        return await http.read_capped(response)
     summary = StreamSummary()
     started = time.monotonic()
-    window_seconds = max(min(max_seconds, deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
+    window_seconds = max(min(max_seconds, answer.deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
     with anyio.move_on_after(window_seconds) as window:
-        async for event in _events(response, max_bytes):
-            if event is _TOO_LARGE:
-                summary.stopped_by = "max_bytes"
-                break
+        async for event in _events(answer.lines()):
             summary.events += 1
             kind = str(event.get("type", "message")) if isinstance(event, dict) else "message"
             summary.types[kind] += 1
@@ -96,21 +110,18 @@ async def follow_events(
             if summary.events >= max_events:
                 summary.stopped_by = "max_events"
                 break
-    if window.cancelled_caught:
+    if answer.truncated:
+        summary.stopped_by = "max_bytes"
+    elif window.cancelled_caught:
         summary.stopped_by = "max_seconds"
     summary.seconds = time.monotonic() - started
     return summary
 
 
-async def _events(response: httpx2.Response, max_bytes: int) -> Any:
-    """Each event's data (JSON-decoded where it is JSON), per the SSE line format; `_TOO_LARGE` past the cap."""
+async def _events(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
+    """Each event's data (JSON-decoded where it is JSON), per the SSE line format."""
     data: list[str] = []
-    size = 0
-    async for line in response.aiter_lines():
-        size += len(line) + 1
-        if size > max_bytes:
-            yield _TOO_LARGE
-            return
+    async for line in lines:
         if line == "":
             if data:
                 yield _decode("\n".join(data))

@@ -20,7 +20,7 @@ class ToolOverlay(TypedDict, total=False):
     """Descriptions of arguments, by name."""
     local_arguments: dict[str, dict[str, Any]]
     """Arguments of the tool itself (JSON Schemas), never sent to Twill."""
-    effect: str
+    action: str
     """The action in words ("cancel the task"), for messages about whether it happened."""
     toolset: str
     read_only: bool
@@ -53,7 +53,7 @@ OVERLAY: dict[str, ToolOverlay] = {
             "agent": AGENT,
             "parentId": "Id of an existing task to branch this one from.",
         },
-        "effect": "create the task",
+        "action": "create the task",
         "toolset": "tasks",
     },
     "listTasks": {
@@ -70,7 +70,7 @@ OVERLAY: dict[str, ToolOverlay] = {
         "description": "Send a follow-up message to a task, which starts a new agent run on it. "
         "Warning: this cancels the task's running job, if any. Returns {job: {id, status}}.",
         "arguments": {"taskIdOrSlug": TASK_ID, "agent": AGENT + " The harness cannot change."},
-        "effect": "post the message",
+        "action": "post the message",
         "destructive": True,
         "toolset": "tasks",
     },
@@ -83,13 +83,13 @@ OVERLAY: dict[str, ToolOverlay] = {
     "approvePlan": {
         "description": "Deprecated: Twill removed plan approval; answer the plan in the task chat with send_message.",
         "arguments": {"taskIdOrSlug": TASK_ID},
-        "effect": "approve the plan",
+        "action": "approve the plan",
         "toolset": "tasks",
     },
     "approveCriteria": {
         "description": "Deprecated: approve a Ralph-loop task's acceptance criteria.",
         "arguments": {"taskIdOrSlug": TASK_ID},
-        "effect": "approve the criteria",
+        "action": "approve the criteria",
         "toolset": "tasks",
     },
     "cancelTask": {
@@ -99,7 +99,7 @@ OVERLAY: dict[str, ToolOverlay] = {
             "Returns {success, task: {id}}."
         ),
         "arguments": {"taskIdOrSlug": "The task's id (UUID) or slug, as Twill shows it."},
-        "effect": "cancel the task",
+        "action": "cancel the task",
         "destructive": True,
         "idempotent": True,
         "toolset": "tasks",
@@ -107,7 +107,7 @@ OVERLAY: dict[str, ToolOverlay] = {
     "archiveTask": {
         "description": "Archive a task: it leaves the task list. Cancels nothing by itself.",
         "arguments": {"taskIdOrSlug": TASK_ID},
-        "effect": "archive the task",
+        "action": "archive the task",
         "destructive": True,
         "idempotent": True,
         "toolset": "tasks",
@@ -133,7 +133,7 @@ OVERLAY: dict[str, ToolOverlay] = {
     "cancelJob": {
         "description": "Cancel one running job of a task; the task stays open for new messages.",
         "arguments": {"jobId": JOB_ID},
-        "effect": "cancel the job",
+        "action": "cancel the job",
         "destructive": True,
         "idempotent": True,
         "toolset": "jobs",
@@ -145,7 +145,7 @@ OVERLAY: dict[str, ToolOverlay] = {
     "createScheduledTask": {
         "description": "Create a task that runs `message` on a cron schedule (needs a Pro or Max plan).",
         "arguments": {"agentProviderId": AGENT},
-        "effect": "create the scheduled task",
+        "action": "create the scheduled task",
         "toolset": "scheduled",
     },
     "getScheduledTask": {
@@ -156,27 +156,27 @@ OVERLAY: dict[str, ToolOverlay] = {
     "updateScheduledTask": {
         "description": "Change some fields of a scheduled task; agentProviderId null clears the model override.",
         "arguments": {"scheduledTaskId": SCHEDULE_ID},
-        "effect": "update the scheduled task",
+        "action": "update the scheduled task",
         "idempotent": True,
         "toolset": "scheduled",
     },
     "deleteScheduledTask": {
         "description": "Delete a scheduled task for good.",
         "arguments": {"scheduledTaskId": SCHEDULE_ID},
-        "effect": "delete the scheduled task",
+        "action": "delete the scheduled task",
         "toolset": "scheduled",
     },
     "pauseScheduledTask": {
         "description": "Pause a scheduled task: it stops running until resumed.",
         "arguments": {"scheduledTaskId": SCHEDULE_ID},
-        "effect": "pause the scheduled task",
+        "action": "pause the scheduled task",
         "idempotent": True,
         "toolset": "scheduled",
     },
     "resumeScheduledTask": {
         "description": "Resume a paused scheduled task.",
         "arguments": {"scheduledTaskId": SCHEDULE_ID},
-        "effect": "resume the scheduled task",
+        "action": "resume the scheduled task",
         "idempotent": True,
         "toolset": "scheduled",
     },

@@ -13,8 +13,8 @@ from mcp.shared.exceptions import MCPError
 from twill_mcp import __version__
 from twill_mcp.call import ToolCall
 from twill_mcp.compiler import CompiledTool
-from twill_mcp.events import Progress
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.credentials import CredentialsFor
+from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
 SANDBOX_META_KEY = "ai.twill.mcp/sandbox"
@@ -47,8 +47,13 @@ def mcp_tool(tool: CompiledTool) -> types.Tool:
     )
 
 
-def build_server(http: TwillHttp, tools: Sequence[CompiledTool], *, sandbox: bool = False) -> Server[Any]:
-    """The MCP server for these tools. In a sandbox, the instructions and every result say so."""
+def build_server(
+    http: TwillHttp, tools: Sequence[CompiledTool], credentials: CredentialsFor, *, sandbox: bool = False
+) -> Server[Any]:
+    """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
+
+    In a sandbox, the instructions and every result say so.
+    """
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
 
@@ -66,7 +71,7 @@ def build_server(http: TwillHttp, tools: Sequence[CompiledTool], *, sandbox: boo
             )
         token = (params.meta or {}).get("progress_token")
         progress = None if token is None else _progress_reporter(ctx, token)
-        result = await call(http, params.arguments, progress)
+        result = await call(http, credentials(ctx), params.arguments, progress)
         if sandbox:
             result.content.append(types.TextContent(type="text", text=SANDBOX_NOTICE))
             result.meta = {**(result.meta or {}), SANDBOX_META_KEY: True}

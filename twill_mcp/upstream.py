@@ -1,52 +1,50 @@
-"""The one place that talks HTTP to Twill.
+"""The one place that talks HTTP to Twill: it moves bytes, and decides nothing about what they mean.
 
 One shared `httpx2.AsyncClient` per server: a keep-alive pool, explicit timeouts, no
-redirects (the key must only ever reach the configured origin), a capped body read,
-and a single mapping from transport failures to the errors an agent can act on.
-Whether a failed request *may have reached Twill* decides between "try again" and
-"the outcome is unknown", so the request's progress is traced, not guessed.
+redirects (a key must only ever reach the configured origin), capped body reads,
+attempts and retries within one deadline, and whether a failed request *may have
+reached Twill* traced rather than guessed. The caller's key comes with each call;
+what an answer means is asked of `outcomes` (may it be repeated?) and of the tool's
+reader (what is the result, or the error?).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import random
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx2
 
 from twill_mcp import __version__
+from twill_mcp.budget import RateBudgets
 from twill_mcp.config import Settings
-from twill_mcp.errors import (
-    MissingApiKey,
-    OutcomeUnknown,
-    RateLimited,
-    ToolCallError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
+from twill_mcp.credentials import Credentials
+from twill_mcp.errors import MissingApiKey, ToolCallError
+from twill_mcp.outcomes import (
+    MIN_ATTEMPT_SECONDS,
+    RATE_LIMITED,
+    Effect,
+    backoff,
+    lost,
+    not_sent,
+    repeatable,
+    retry_after_seconds,
 )
 from twill_mcp.request import PreparedRequest
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
+REDACTED = "[redacted]"
 T = TypeVar("T")
-FailureKind = Literal["deadline", "timeout", "error"]
-
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 8.0
-# A retry is only worth starting if this much of the deadline is left for it.
-MIN_ATTEMPT_SECONDS = 1.0
-RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 3600.0
+Sleep = Callable[[float], Awaitable[None]]
+Progress = Callable[[float, str], Awaitable[None]]
+"""Reports how far a long call has come to the client: (count so far, what happened)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +56,66 @@ class RawResponse:
     """The body was longer than the configured cap and was cut there."""
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """What repeating or losing a request means for the operation that sent it."""
+class Answer:
+    """Twill's answer to one attempt as it arrives: read whole or line by line, capped, the key scrubbed."""
 
-    read_only: bool
-    idempotent: bool
-    what: str
-    """The action in words, for messages: 'cancel the task'."""
+    def __init__(self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: _Scrub) -> None:
+        self.path = path
+        """The request's path under the API root, as sent: what the answer is about."""
+        self._response = response
+        self._cap = cap
+        self._scrub = scrub
+        self.status = response.status_code
+        self.headers = scrub.headers(response.headers)
+        self.deadline = deadline
+        """When the whole call must be over (anyio clock): a reader that waits must end before it."""
+        self.truncated = False
+
+    async def read(self) -> RawResponse:
+        """The body up to the cap; past it, cut and marked truncated."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self._response.aiter_bytes():
+            size += len(chunk)
+            if size > self._cap:
+                chunks.append(chunk[: len(chunk) - (size - self._cap)])
+                self.truncated = True
+                break
+            chunks.append(chunk)
+        return RawResponse(self.status, self.headers, self._scrub.body(b"".join(chunks)), self.truncated)
+
+    async def lines(self) -> AsyncIterator[str]:
+        """The body's lines until it ends or passes the cap (then `truncated` is set)."""
+        size = 0
+        async for line in self._response.aiter_lines():
+            size += len(line) + 1
+            if size > self._cap:
+                self.truncated = True
+                return
+            yield self._scrub.text(line)
+
+
+class Reader(Protocol[T]):
+    """How one tool reads an answer; chosen once per tool at start-up."""
+
+    accept: str
+    streams: bool
+    """The answer is followed as it arrives (a quiet spell is not a failure) rather than read whole."""
+
+    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> T: ...
+
+    def failure(self, raw: RawResponse) -> ToolCallError: ...
 
 
 class TwillHttp:
-    def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        sleep: Sleep = anyio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self._settings = settings
         self._client = httpx2.AsyncClient(
             base_url=settings.base_url,
@@ -84,7 +130,9 @@ class TwillHttp:
             transport=transport,
             trust_env=False,
         )
-        self._budget = RateBudget(settings.rate_limit)
+        self._budgets = RateBudgets(settings.rate_limit)
+        self._sleep = sleep
+        self._rng = rng
 
     def __repr__(self) -> str:
         return f"TwillHttp(base_url={self._settings.base_url!r})"
@@ -98,52 +146,21 @@ class TwillHttp:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    @property
-    def call_timeout(self) -> float:
-        return self._settings.call_timeout
-
-    @property
-    def max_response_bytes(self) -> int:
-        return self._settings.max_response_bytes
-
-    def redact(self, text: str) -> str:
-        """The text with the key replaced, for anything Twill (or a proxy) might have echoed back."""
-        key = self._settings.api_key
-        return text.replace(key.get_secret_value(), "[redacted]") if key else text
-
-    async def send(self, request: PreparedRequest, effect: Effect) -> RawResponse:
-        """Send one request and read its whole (capped) body."""
-        return await self.exchange(request, effect, self.read_capped)
-
-    async def read_capped(self, response: httpx2.Response) -> RawResponse:
-        """The body up to the configured cap; past it, cut and marked truncated."""
-        cap = self._settings.max_response_bytes
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                chunks.append(chunk[: len(chunk) - (size - cap)])
-                return RawResponse(response.status_code, response.headers, b"".join(chunks), truncated=True)
-            chunks.append(chunk)
-        return RawResponse(response.status_code, response.headers, b"".join(chunks), truncated=False)
-
     async def exchange(
         self,
         request: PreparedRequest,
+        credentials: Credentials,
         effect: Effect,
-        consume: Callable[[httpx2.Response], Awaitable[T]],
-        *,
-        accept: str | None = None,
-        read_timeout: float | None = None,
+        reader: Reader[T],
+        arguments: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> T:
-        """Send one request, retrying what is safe to retry, and hand the response to `consume`.
+        """Send one request for these credentials, retrying what `outcomes` allows, and return what the reader makes
+        of the answer (or raise the error it makes of it).
 
-        Every attempt and every wait fits in one deadline (`call_timeout`). A transport
-        failure becomes the matching `ToolCallError`; what `consume` returns is returned.
+        Every attempt and every wait fits in one deadline (`call_timeout`).
         """
-        key = self._settings.api_key
-        if key is None:
+        if credentials.api_key is None:
             raise MissingApiKey(
                 "No Twill API key is configured, so nothing was sent.",
                 hint=(
@@ -151,120 +168,95 @@ class TwillHttp:
                     "Twill workspace settings → API Keys) and restart the server."
                 ),
             )
+        key = credentials.api_key.get_secret_value()
+        scrub = _Scrub(key)
+        headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
+        if credentials.traceparent:
+            headers["traceparent"] = credentials.traceparent
+        budget = self._budgets(credentials.key_id)
         deadline = anyio.current_time() + self._settings.call_timeout
         attempt = 0
         while True:
-            await self._budget.acquire(deadline)
-            progress = _Progress()
+            await budget.acquire(deadline)
+            trace = _SendTrace()
             try:
                 with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
-                    return await self._attempt(
-                        request,
-                        key.get_secret_value(),
-                        progress,
-                        consume,
-                        accept,
-                        read_timeout,
-                        effect,
-                        attempt,
-                        deadline,
-                    )
+                    async with self._client.stream(
+                        request.method,
+                        request.path,
+                        params=request.params or None,
+                        json=request.json_body if request.has_body else None,
+                        headers=headers,
+                        timeout=self._timeout(reader, deadline),
+                        extensions={"trace": trace},
+                    ) as response:
+                        status = response.status_code
+                        if status == RATE_LIMITED:
+                            # Twill counts for every client of this key: hold them all back, not just this call.
+                            budget.pause(self._wait(response.headers, attempt))
+                        if repeatable(status, effect):
+                            wait = self._wait(response.headers, attempt)
+                            if self._fits(attempt, wait, deadline):
+                                why = f"HTTP {status}"
+                                await response.aclose()
+                                raise _Retry(wait, why)
+                        answer = Answer(request.path, response, self._settings.max_response_bytes, deadline, scrub)
+                        if 200 <= status < 300:
+                            return await reader.success(answer, arguments or {}, progress)
+                        raise reader.failure(await answer.read())
             except _Retry as retry:
                 wait, why = retry.wait, retry.why
             except TimeoutError:
                 # The deadline itself: nothing is left to retry with.
-                raise self._failure(effect, progress, "deadline", None) from None
+                raise self._failure(effect, trace, None) from None
             except (httpx2.TransportError, httpx2.DecodingError) as exc:
                 # A body that fails to decode (bad gzip) was sent and answered: the same as a lost answer.
-                failure = self._failure(
-                    effect, progress, "timeout" if isinstance(exc, httpx2.TimeoutException) else "error", exc
-                )
+                failure = self._failure(effect, trace, exc, scrub)
                 wait = self._backoff(attempt)
                 if not (failure.is_retryable and self._fits(attempt, wait, deadline)):
                     raise failure from None
                 why = failure.error_code
             attempt += 1
-            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.what, why, wait, attempt)
-            await anyio.sleep(wait)
+            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, why, wait, attempt)
+            await self._sleep(wait)
 
-    async def _attempt(
-        self,
-        request: PreparedRequest,
-        key: str,
-        progress: _Progress,
-        consume: Callable[[httpx2.Response], Awaitable[T]],
-        accept: str | None,
-        read_timeout: float | None,
-        effect: Effect,
-        attempt: int,
-        deadline: float,
-    ) -> T:
-        headers = {"Authorization": f"Bearer {key}"}
-        if accept:
-            headers["Accept"] = accept
+    def _timeout(self, reader: Reader[Any], deadline: float) -> httpx2.Timeout:
         timeout = self._client.timeout
-        if read_timeout is not None:
-            timeout = httpx2.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
-        async with self._client.stream(
-            request.method,
-            request.path,
-            params=request.params or None,
-            json=request.json_body if request.has_body else None,
-            headers=headers,
-            timeout=timeout,
-            extensions={"trace": progress.trace},
-        ) as response:
-            status = response.status_code
-            if status == 429:
-                # The API counts for every client of this key: hold everyone back, not just this call.
-                self._budget.pause(retry_after_seconds(response.headers.get("retry-after")) or self._backoff(attempt))
-            wait = self._status_wait(status, response.headers, effect, attempt)
-            if wait is not None and self._fits(attempt, wait, deadline):
-                await response.aclose()
-                raise _Retry(wait, f"HTTP {status}")
-            return await consume(response)
+        if not reader.streams:
+            return timeout
+        # A quiet stream is not a dead one: reads may wait as long as the call may last.
+        left = max(deadline - anyio.current_time(), 1.0)
+        return httpx2.Timeout(connect=timeout.connect, read=left, write=timeout.write, pool=timeout.pool)
 
-    def _status_wait(self, status: int, headers: httpx2.Headers, effect: Effect, attempt: int) -> float | None:
-        """How long to wait before retrying an answer with this status; None if it must not be retried.
+    def _wait(self, headers: httpx2.Headers, attempt: int) -> float:
+        """Twill's Retry-After when it gave one, else backoff."""
+        return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
 
-        A 429 provably did nothing, so any operation may retry it. A 5xx may have acted
-        half-way, so only operations that are safe to repeat retry it.
-        """
-        if status == 429:
-            return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
-        if status in RETRYABLE_STATUSES and (effect.idempotent or effect.read_only):
-            return retry_after_seconds(headers.get("retry-after")) or self._backoff(attempt)
-        return None
+    def _backoff(self, attempt: int) -> float:
+        return backoff(attempt, self._rng)
 
     def _fits(self, attempt: int, wait: float, deadline: float) -> bool:
         """Another attempt is allowed, and its wait leaves time for it within the deadline."""
         return attempt < self._settings.max_retries and anyio.current_time() + wait + MIN_ATTEMPT_SECONDS < deadline
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter, so that parallel callers do not retry in lockstep."""
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
-        return ceiling * random.uniform(0.5, 1.0)
-
-    def _failure(self, effect: Effect, progress: _Progress, kind: FailureKind, exc: Exception | None) -> ToolCallError:
-        """What a transport failure means for the agent, given whether the request left us."""
-        if not progress.sent:
-            if kind == "error" and exc is not None:
-                return UpstreamUnreachable(
-                    f"Could not connect to Twill at {self._settings.base_url} ({_reason(exc)}); nothing was sent.",
-                    hint="Check the network and TWILL_BASE_URL. Calling again later is safe.",
-                )
-            limit = self._settings.call_timeout if kind == "deadline" else self._settings.connect_timeout
-            return UpstreamTimeout(
-                f"Could not reach Twill within {limit:g} s; nothing was sent.",
-                hint="Twill or the network may be slow or down. Calling again later is safe.",
-            )
-        if kind == "deadline":
-            return _lost(effect, f"no answer within the {self._settings.call_timeout:g} s deadline", timed_out=True)
-        if kind == "timeout":
-            return _lost(effect, f"no answer within {self._settings.read_timeout:g} s", timed_out=True)
-        return _lost(
-            effect, f"the connection failed mid-request ({_reason(exc) if exc else 'closed'})", timed_out=False
-        )
+    def _failure(
+        self, effect: Effect, trace: _SendTrace, exc: Exception | None, scrub: _Scrub | None = None
+    ) -> ToolCallError:
+        """A transport failure (exc None: the deadline) in words, given whether the request left us."""
+        timed_out = exc is None or isinstance(exc, httpx2.TimeoutException)
+        if exc is None:
+            limit, why = self._settings.call_timeout, f"no answer within the {self._settings.call_timeout:g} s deadline"
+        elif timed_out:
+            limit, why = self._settings.connect_timeout, f"no answer within {self._settings.read_timeout:g} s"
+        else:
+            reason = _reason(exc, scrub)
+            limit, why = self._settings.connect_timeout, f"the connection failed mid-request ({reason})"
+        if trace.sent:
+            return lost(effect, why, timed_out=timed_out)
+        if timed_out:
+            return not_sent(f"Could not reach Twill within {limit:g} s", timed_out=True)
+        where = f"Could not connect to Twill at {self._settings.base_url} ({_reason(exc, scrub)})"
+        return not_sent(where, timed_out=False)
 
 
 class _Retry(Exception):
@@ -273,111 +265,52 @@ class _Retry(Exception):
         self.why = why
 
 
-def _lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
-    """The request was (maybe) sent, but its answer was lost."""
-    if effect.read_only:
-        cls = UpstreamTimeout if timed_out else UpstreamUnreachable
-        return cls(f"Twill did not answer: {why}.", hint="This call changes nothing; calling again is safe.")
-    # Only a repeat-safe operation may be retried blindly when its outcome is unknown.
-    again = (
-        "Calling it again is safe: repeating it has no further effect."
-        if effect.idempotent
-        else "Check the current state before calling again: a repeat could do it twice."
-    )
-    return OutcomeUnknown(
-        f"The request reached Twill but the answer was lost ({why}): it is unknown whether Twill did {effect.what}.",
-        hint=again,
-        retryable=effect.idempotent,
-    )
-
-
-class _Progress:
+class _SendTrace:
     """Follows httpcore's trace events to learn whether any request bytes left us."""
+
+    __slots__ = ("sent",)
 
     def __init__(self) -> None:
         self.sent = False
 
-    async def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event.endswith("send_request_headers.started"):
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if not self.sent and event.endswith("send_request_headers.started"):
             self.sent = True
 
 
-def _reason(exc: Exception) -> str:
-    """A short, key-free reason: the exception type and its first line."""
+class _Scrub:
+    """Removes the call's key from what Twill (or a proxy) sent back, where its bytes enter."""
+
+    __slots__ = ("_forms", "_texts")
+
+    def __init__(self, key: str) -> None:
+        escaped = json.dumps(key)[1:-1]
+        texts = {key, escaped, escaped.replace("/", "\\/")}
+        self._texts = tuple(sorted(texts, key=len, reverse=True))
+        self._forms = tuple(text.encode() for text in self._texts)
+
+    def body(self, body: bytes) -> bytes:
+        for form in self._forms:
+            if form in body:
+                body = body.replace(form, REDACTED.encode())
+        return body
+
+    def text(self, text: str) -> str:
+        for form in self._texts:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def headers(self, headers: httpx2.Headers) -> httpx2.Headers:
+        if not any(form in value for form in self._texts for value in headers.values()):
+            return headers
+        return httpx2.Headers([(name, self.text(value)) for name, value in headers.multi_items()])
+
+
+def _reason(exc: Exception | None, scrub: _Scrub | None) -> str:
+    """A short reason: the exception type and its first line, the key scrubbed."""
+    if exc is None:
+        return "closed"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date.
-
-    Capped at an hour (Twill's longest window): an absurd value, even one that overflows
-    to infinity, must not hold every call back for years.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, OverflowError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, round(seconds, 1)))
-
-
-def parse_json(text: str | bytes) -> Any:
-    """`json.loads`, made safe to send on: a lone surrogate becomes U+FFFD.
-
-    JavaScript's JSON.stringify writes a string cut mid-emoji as a lone `\\udXXX` escape;
-    Python accepts it, but it cannot be encoded as UTF-8 when the result is written to
-    the client, which would take the whole session down.
-    """
-    value = json.loads(text)
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=False)
-        value = json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
-    return value
-
-
-class RateBudget:
-    """A client-side share of Twill's per-key limit, so parallel calls queue instead of collecting 429s.
-
-    Twill counts requests per minute, so the whole minute's allowance may go out in a
-    burst: a call waits only when the API itself would have refused it, and fails at
-    once (with when to retry) when that wait would not fit in its deadline.
-    """
-
-    WINDOW_SECONDS = 60.0
-
-    def __init__(self, per_minute: int) -> None:
-        self._limit = per_minute
-        self._sent: deque[float] = deque()
-        self._paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
-
-    async def acquire(self, deadline: float) -> None:
-        while True:
-            now = anyio.current_time()
-            while self._sent and self._sent[0] <= now - self.WINDOW_SECONDS:
-                self._sent.popleft()
-            wait = self._paused_until - now
-            if self._limit and len(self._sent) >= self._limit:
-                wait = max(wait, self._sent[0] + self.WINDOW_SECONDS - now)
-            if wait <= 0:
-                self._sent.append(now)
-                return
-            if now + wait + MIN_ATTEMPT_SECONDS > deadline:
-                raise RateLimited(
-                    "The rate limit for this key is used up; nothing was sent.",
-                    retry_after=float(math.ceil(wait)),
-                    hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
-                )
-            await anyio.sleep(wait)
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return scrub.text(reason) if scrub else reason

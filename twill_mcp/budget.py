@@ -1,0 +1,89 @@
+"""Client-side shares of Twill's per-key rate limit, so parallel calls queue instead of collecting 429s.
+
+Twill counts requests per key, so the budget is kept per key: one process serving many
+users (the HTTP transport) never lets one user's calls hold back another's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+
+import anyio
+
+from twill_mcp.errors import RateLimited
+from twill_mcp.outcomes import MIN_ATTEMPT_SECONDS
+
+WINDOW_SECONDS = 60.0
+MAX_KEYS = 10_000
+
+
+class RateBudget:
+    """One key's budget. Twill counts requests per minute, so the whole minute's allowance may
+    go out in a burst: a call waits only when the API itself would have refused it, and fails at
+    once (with when to retry) when that wait would not fit in its deadline.
+    """
+
+    def __init__(self, per_minute: int, window: float = WINDOW_SECONDS) -> None:
+        self._limit = per_minute
+        self._window = window
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every call of the key: Twill refused one (429) and said for how long."""
+        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+
+    def idle(self, now: float) -> bool:
+        """Nothing in the window and no pause: forgetting this budget loses nothing."""
+        return self._paused_until <= now and (not self._sent or self._sent[-1] <= now - self._window)
+
+    async def acquire(self, deadline: float) -> None:
+        while True:
+            now = anyio.current_time()
+            while self._sent and self._sent[0] <= now - self._window:
+                self._sent.popleft()
+            wait = self._paused_until - now
+            if self._limit and len(self._sent) >= self._limit:
+                wait = max(wait, self._sent[0] + self._window - now)
+            if wait <= 0:
+                self._sent.append(now)
+                return
+            if now + wait + MIN_ATTEMPT_SECONDS > deadline:
+                raise RateLimited(
+                    "The rate limit for this key is used up; nothing was sent.",
+                    retry_after=float(math.ceil(wait)),
+                    hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
+                )
+            await anyio.sleep(wait)
+
+
+class RateBudgets:
+    """A budget per key, under the key's non-reversible id; bounded in number, idle ones forgotten first."""
+
+    def __init__(self, per_minute: int, *, window: float = WINDOW_SECONDS, max_keys: int = MAX_KEYS) -> None:
+        self._per_minute = per_minute
+        self._window = window
+        self._max_keys = max_keys
+        self._budgets: OrderedDict[str, RateBudget] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._budgets)
+
+    def __call__(self, key_id: str) -> RateBudget:
+        budget = self._budgets.get(key_id)
+        if budget is not None:
+            self._budgets.move_to_end(key_id)
+            return budget
+        if len(self._budgets) >= self._max_keys:
+            self._evict()
+        budget = self._budgets[key_id] = RateBudget(self._per_minute, self._window)
+        return budget
+
+    def _evict(self) -> None:
+        now = anyio.current_time()
+        for key_id in [k for k, b in self._budgets.items() if b.idle(now)]:
+            del self._budgets[key_id]
+        # Still full of busy keys: drop the least recently used; Twill's own 429 still protects it.
+        while len(self._budgets) >= self._max_keys:
+            self._budgets.popitem(last=False)

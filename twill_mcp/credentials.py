@@ -1,0 +1,52 @@
+"""Who a call is made for: the caller's Twill key and trace context, carried with each call.
+
+Over stdio every call is the one user's, with the key from the environment. Over HTTP
+each request may carry a different user's key, so nothing tied to a caller lives in
+the shared HTTP client: the request path takes `Credentials` per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+# W3C Trace Context, version 00: only a well-formed header is forwarded to Twill.
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    api_key: SecretStr | None
+    traceparent: str | None = None
+    """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
+    _digest: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        secret = self.api_key.get_secret_value() if self.api_key is not None else ""
+        object.__setattr__(self, "_digest", hashlib.sha256(secret.encode()).hexdigest() if secret else "")
+        if self.traceparent is not None and not _TRACEPARENT.fullmatch(self.traceparent):
+            object.__setattr__(self, "traceparent", None)
+
+    @property
+    def key_id(self) -> str:
+        """A stable, non-reversible id of the key: what per-key state (rate budgets) is kept under."""
+        return self._digest
+
+    @property
+    def fingerprint(self) -> str:
+        """A short id of the key that is safe to log and show."""
+        return f"key:{self._digest[:8]}" if self._digest else "no-key"
+
+
+CredentialsFor = Callable[[Any], Credentials]
+"""Resolves the credentials of one MCP request from its `ServerRequestContext`."""
+
+
+def fixed(credentials: Credentials) -> CredentialsFor:
+    """Every request made with the same credentials, as over stdio."""
+    return lambda ctx: credentials
