@@ -19,8 +19,8 @@ pytestmark = pytest.mark.anyio
 ODD_IDS = ["a/b", "../..", "./x", "what?x=1", "a#b", "with space", "tâche-✓-漢字", "100%25", "a\\b", "\u00a0"]
 
 
-async def test_lists_cancel_task_with_its_compiled_contract(launch: Launch) -> None:
-    async with launch() as client:
+async def test_lists_cancel_task_with_its_compiled_contract(spawn: Launch) -> None:
+    async with spawn() as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     tool = tools["cancel_task"]
     assert tool.title == "Cancel task"
@@ -280,15 +280,21 @@ async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(launch: Laun
             await client.call_tool("delete_everything", {})
 
 
-async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(
+    spawn: Launch, fake_twill: FakeTwill, stderr_logs: list
+) -> None:
     fake_twill.add_task("t1")
-    fake_twill.then_json(500, {"error": {"code": "internal_error", "message": "Server error"}})
-    async with launch(TWILL_MCP_LOG_LEVEL="DEBUG", TWILL_MCP_MAX_RETRIES="0") as client:
-        for _ in range(2):
-            await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
-        await call(client, "cancel_task", {})
-    # `call` scanned each result; the stderr_logs fixture scans the server's stderr at teardown.
+    fake_twill.then_json(500, {"error": {"code": "internal_error", "message": f"Server error for Bearer {API_KEY}"}})
+    async with spawn(TWILL_MCP_LOG_LEVEL="DEBUG", TWILL_MCP_MAX_RETRIES="0") as client:
+        results = [await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"}) for _ in range(2)]
+        results.append(await client.call_tool("cancel_task", {}))
+    log = stderr_logs[0].read_text()
     assert len(fake_twill.requests) == 2
+    assert "DEBUG" in log, "the process logged at debug level, so there was something to leak"
+    assert API_KEY not in log
+    for result in results:
+        assert API_KEY not in result.model_dump_json()
+    assert "[redacted]" in results[0].model_dump_json(), "the key Twill echoed back was scrubbed, not dropped"
 
 
 async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknown_outcome(

@@ -198,7 +198,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     try:
         sandbox_cm = Sandbox.start(port=args.port, faults=args.faults)
         with sandbox_cm as sandbox:
-            print(f"Twill emulator (sandbox) serving {sandbox.origin}/api/v1", flush=True)
+            print(f"Twill emulator (sandbox) serving {sandbox.server.base_url}", flush=True)
             print(f"  demo key:  {sandbox.api_key}", flush=True)
             print(f"  demo tasks: {', '.join(sandbox.demo_tasks)}", flush=True)
             print(f"  try: TWILL_BASE_URL={sandbox.origin} TWILL_API_KEY={sandbox.api_key} twill-mcp", flush=True)

@@ -11,7 +11,7 @@ from tests.emulator.conftest import START, FakeClock
 from twill_mcp.emulator import EmulatorState, seed_demo
 from twill_mcp.emulator.cron import next_run, parse_cron, parse_timezone
 from twill_mcp.emulator.cursors import decode_cursor, encode_cursor
-from twill_mcp.emulator.errors import ApiError
+from twill_mcp.emulator.errors import EmulatedError
 from twill_mcp.emulator.state import kebab, title_from_command
 from twill_mcp.emulator.times import iso
 
@@ -53,7 +53,7 @@ def test_cursor_round_trip_and_scope() -> None:
     cursor = encode_cursor("tasks", 42)
     assert decode_cursor("tasks", cursor) == 42
     assert decode_cursor("tasks", cursor.rstrip("=")) == 42
-    with pytest.raises(ApiError):
+    with pytest.raises(EmulatedError):
         decode_cursor("jobs:x", cursor)
 
 

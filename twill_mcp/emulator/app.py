@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from twill_mcp.emulator.errors import INTERNAL_ERROR, RATE_LIMITED, UNAUTHORIZED, ApiError, envelope
+from twill_mcp.emulator.errors import INTERNAL_ERROR, RATE_LIMITED, UNAUTHORIZED, EmulatedError, envelope
 from twill_mcp.emulator.faults import FaultMiddleware, FaultPlan
 from twill_mcp.emulator.operations import bundled_operations, parse_body, parse_query, route, schema_errors
-from twill_mcp.emulator.ops import HANDLERS, Ctx, Reply, Settings
+from twill_mcp.emulator.ops import HANDLERS, Ctx, EmulatorSettings, Reply
 from twill_mcp.emulator.ratelimit import RateLimiter
 from twill_mcp.emulator.recorder import RecorderMiddleware, RequestRecorder
 from twill_mcp.emulator.state import EmulatorState
@@ -33,11 +33,11 @@ DEMO_KEY = "twk_emulator_demo_key"
 
 def _authenticate(header: str | None, keys: Collection[str]) -> str:
     if not header:
-        raise ApiError(401, UNAUTHORIZED, "Missing API key: send Authorization: Bearer <key>")
+        raise EmulatedError(401, UNAUTHORIZED, "Missing API key: send Authorization: Bearer <key>")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or token not in keys:
-        raise ApiError(401, UNAUTHORIZED, "Invalid or missing API key")
+        raise EmulatedError(401, UNAUTHORIZED, "Invalid or missing API key")
     return token
 
 
@@ -53,7 +53,7 @@ class Dispatcher:
         holder = request.app.state
         try:
             return await self._handle(request, holder)
-        except ApiError as err:
+        except EmulatedError as err:
             return err.response()
         except Exception:
             logger.exception("emulator bug while answering %s %s", request.method, request.url.path)
@@ -65,7 +65,7 @@ class Dispatcher:
         key = _authenticate(request.headers.get("authorization"), holder.api_keys)
         retry_after = holder.limiter.hit(key)
         if retry_after is not None:
-            raise ApiError(429, RATE_LIMITED, "Rate limit exceeded", headers={"Retry-After": str(retry_after)})
+            raise EmulatedError(429, RATE_LIMITED, "Rate limit exceeded", headers={"Retry-After": str(retry_after)})
         query = parse_query(op, request.query_params.multi_items())
         body = parse_body(op, await request.body())
         ctx = Ctx(holder.emulator, holder.settings, params, query, body, key, holder.closing)
@@ -78,7 +78,9 @@ class Dispatcher:
             problems = schema_errors(validator, result.body)
             if problems:
                 # A success body off-spec is an emulator bug; fail loudly instead of teaching clients wrong shapes.
-                raise ApiError(500, INTERNAL_ERROR, f"Emulator response for {op.op_id} violates the spec", problems)
+                raise EmulatedError(
+                    500, INTERNAL_ERROR, f"Emulator response for {op.op_id} violates the spec", problems
+                )
         return JSONResponse(result.body, status_code=status, headers=result.headers)
 
 
@@ -109,7 +111,7 @@ def create_app(
     app.state.recorder = RequestRecorder()
     app.state.api_keys = set(api_keys)
     app.state.limiter = RateLimiter(state.clock, [(rate_limit_per_minute, 60.0), (rate_limit_per_hour, 3600.0)])
-    app.state.settings = Settings(sse_interval, sse_max_seconds, legacy_endpoints)
+    app.state.settings = EmulatorSettings(sse_interval, sse_max_seconds, legacy_endpoints)
     app.state.operations = operations
     app.state.validate_responses = validate_responses
     app.state.closing = threading.Event()

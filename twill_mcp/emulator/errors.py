@@ -16,7 +16,7 @@ CONFLICT = "conflict"
 INTERNAL_ERROR = "internal_error"
 
 
-class ApiError(Exception):
+class EmulatedError(Exception):
     """Raised anywhere below the dispatcher; becomes an enveloped error response."""
 
     def __init__(
@@ -48,17 +48,17 @@ def envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-def not_found(message: str) -> ApiError:
-    return ApiError(404, NOT_FOUND, message)
+def not_found(message: str) -> EmulatedError:
+    return EmulatedError(404, NOT_FOUND, message)
 
 
-def validation_error(message: str, fields: list[dict[str, str]] | None = None) -> ApiError:
-    return ApiError(400, VALIDATION_ERROR, message, fields)
+def validation_error(message: str, fields: list[dict[str, str]] | None = None) -> EmulatedError:
+    return EmulatedError(400, VALIDATION_ERROR, message, fields)
 
 
-def field_error(field: str, message: str) -> ApiError:
+def field_error(field: str, message: str) -> EmulatedError:
     return validation_error("Invalid request", [{"field": field, "message": message}])
 
 
-def conflict(message: str) -> ApiError:
-    return ApiError(409, CONFLICT, message)
+def conflict(message: str) -> EmulatedError:
+    return EmulatedError(409, CONFLICT, message)

@@ -17,10 +17,10 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from twill_mcp.compiler import convert_schema
-from twill_mcp.emulator.errors import METHOD_NOT_ALLOWED, ApiError, not_found, validation_error
+from twill_mcp.config import API_PREFIX
+from twill_mcp.emulator.errors import METHOD_NOT_ALLOWED, EmulatedError, not_found, validation_error
 from twill_mcp.spec import Spec, deref, load_bundled_spec
 
-API_PREFIX = "/api/v1"
 _METHODS = ("get", "post", "put", "patch", "delete")
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -37,7 +37,7 @@ class QueryParam:
 
 
 @dataclass(frozen=True)
-class Operation:
+class Route:
     op_id: str
     method: str
     template: str
@@ -84,7 +84,7 @@ def _success(spec: Spec, op: dict[str, Any]) -> tuple[int, dict[str, Any] | None
     return status, None if schema is None else convert_schema(spec, schema, "output")
 
 
-def _operation(spec: Spec, template: str, method: str, op: dict[str, Any]) -> Operation:
+def _operation(spec: Spec, template: str, method: str, op: dict[str, Any]) -> Route:
     status, response_schema = _success(spec, op)
     body = deref(spec, op.get("requestBody", {}))
     body_schema = body.get("content", {}).get("application/json", {}).get("schema")
@@ -94,7 +94,7 @@ def _operation(spec: Spec, template: str, method: str, op: dict[str, Any]) -> Op
         for p in params
         if p.get("in") == "query"
     )
-    return Operation(
+    return Route(
         op_id=op["operationId"],
         method=method.upper(),
         template=template,
@@ -108,11 +108,11 @@ def _operation(spec: Spec, template: str, method: str, op: dict[str, Any]) -> Op
 
 
 @cache
-def bundled_operations() -> tuple[Operation, ...]:
+def bundled_operations() -> tuple[Route, ...]:
     return load_operations(load_bundled_spec())
 
 
-def load_operations(spec: Spec) -> tuple[Operation, ...]:
+def load_operations(spec: Spec) -> tuple[Route, ...]:
     return tuple(
         _operation(spec, template, method, item[method])
         for template, item in spec["paths"].items()
@@ -121,7 +121,7 @@ def load_operations(spec: Spec) -> tuple[Operation, ...]:
     )
 
 
-def route(operations: tuple[Operation, ...], method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
+def route(operations: tuple[Route, ...], method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
     if not raw_path.startswith(API_PREFIX + "/"):
         raise not_found(f"No route for {method} {raw_path}")
     decoded = [unquote(segment) for segment in raw_path[len(API_PREFIX) + 1 :].split("/")]
@@ -134,7 +134,7 @@ def route(operations: tuple[Operation, ...], method: str, raw_path: str) -> tupl
             return op, params
         allowed.append(op.method)
     if allowed:
-        raise ApiError(
+        raise EmulatedError(
             405, METHOD_NOT_ALLOWED, f"Method {method} not allowed", headers={"Allow": ", ".join(sorted(allowed))}
         )
     raise not_found(f"No route for {method} {raw_path}")
@@ -156,7 +156,7 @@ def schema_errors(validator: Draft202012Validator, instance: Any) -> list[dict[s
     return [detail for error in errors for detail in _field_errors(error)]
 
 
-def parse_body(op: Operation, raw: bytes) -> dict[str, Any] | None:
+def parse_body(op: Route, raw: bytes) -> dict[str, Any] | None:
     """The request body as a validated object; None for operations that take none (their body is ignored)."""
     validator = op.body_validator
     if validator is None:
@@ -176,7 +176,7 @@ def parse_body(op: Operation, raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def parse_query(op: Operation, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def parse_query(op: Route, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     given: dict[str, str] = {}
     for name, text in pairs:
         given.setdefault(name, text)  # the first occurrence wins, like URLSearchParams.get() in a JS server

@@ -12,6 +12,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from twill_mcp.config import API_PREFIX
 from twill_mcp.emulator.app import create_app
 from twill_mcp.emulator.faults import DROP_EXTENSION, FaultPlan
 from twill_mcp.emulator.recorder import RecordedRequest, RequestRecorder
@@ -61,7 +62,7 @@ class EmulatorServer:
 
     @property
     def base_url(self) -> str:
-        return self.origin + "/api/v1"
+        return self.origin + API_PREFIX
 
     @property
     def state(self) -> EmulatorState:

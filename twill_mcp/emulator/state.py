@@ -14,7 +14,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from twill_mcp.emulator import cron
 from twill_mcp.emulator.models import (
@@ -34,9 +34,6 @@ from twill_mcp.emulator.models import (
     Task,
 )
 from twill_mcp.emulator.times import Clock
-
-if TYPE_CHECKING:
-    from twill_mcp.emulator.demo import DemoData
 
 DEFAULT_AGENT = "claude-code/sonnet"
 _SLUG_MAX = 48
@@ -365,8 +362,3 @@ class EmulatorState:
             repo = Repository(full_name, default_branch, description)
             self.repositories.append(repo)
             return repo
-
-    def seed_demo(self) -> DemoData:
-        from twill_mcp.emulator.demo import seed_demo
-
-        return seed_demo(self)

@@ -15,7 +15,7 @@ from twill_mcp.emulator.state import EmulatorState
 
 
 @dataclass(frozen=True)
-class Settings:
+class EmulatorSettings:
     sse_interval: float = 0.2
     """Seconds between live log events of a running job's stream."""
     sse_max_seconds: float = 30.0
@@ -35,7 +35,7 @@ class Reply:
 @dataclass
 class Ctx:
     state: EmulatorState
-    settings: Settings
+    settings: EmulatorSettings
     params: dict[str, str]
     query: dict[str, Any]
     body: dict[str, Any] | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from twill_mcp.emulator import cron
-from twill_mcp.emulator.errors import FORBIDDEN, ApiError, field_error
+from twill_mcp.emulator.errors import FORBIDDEN, EmulatedError, field_error
 from twill_mcp.emulator.models import ScheduledTask
 from twill_mcp.emulator.ops.common import Ctx, Handler, Reply, check_agent
 
@@ -41,7 +41,7 @@ async def create_scheduled_task(ctx: Ctx) -> Reply:
     body = ctx.body or {}
     _check(body)
     if not ctx.state.scheduled_tasks_allowed:
-        raise ApiError(403, FORBIDDEN, "Scheduled tasks require a Pro or Max plan")
+        raise EmulatedError(403, FORBIDDEN, "Scheduled tasks require a Pro or Max plan")
     scheduled = ctx.state.create_scheduled_task(
         body["title"],
         body["message"],
