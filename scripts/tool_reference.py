@@ -14,16 +14,6 @@ BEGIN = "<!-- tool-reference:begin -->"
 END = "<!-- tool-reference:end -->"
 
 
-def hints(tool: CompiledTool) -> str:
-    a = tool.annotations
-    if a.read_only:
-        return "read-only"
-    words = ["destructive" if a.destructive else "additive"]
-    if a.idempotent:
-        words.append("idempotent")
-    return ", ".join(words)
-
-
 def reference(tools: list[CompiledTool]) -> str:
     rows = [
         BEGIN,
@@ -37,7 +27,9 @@ def reference(tools: list[CompiledTool]) -> str:
         required = set(tool.input_schema.get("required", []))
         args = ", ".join(f"`{name}`" + ("" if name in required else "?") for name in tool.input_schema["properties"])
         http = f"`{tool.operation.method} {tool.operation.path}`"
-        rows.append(f"| `{tool.name}` | {toolset} | {http} | {hints(tool)} | {args or '—'} | {tool.description} |")
+        rows.append(
+            f"| `{tool.name}` | {toolset} | {http} | {tool.annotations.summary} | {args or '—'} | {tool.description} |"
+        )
     rows.append(END)
     return "\n".join(rows)
 

@@ -4,6 +4,8 @@ twill-mcp [options]                 serve MCP over stdio (the default)
 twill-mcp --sandbox [options]       the same, against a local Twill emulator with demo data
 twill-mcp call TOOL [ARG=VALUE ...] one tool call through the MCP code path, result on stdout
 twill-mcp sandbox [--port N]        serve the Twill emulator alone, for other clients
+twill-mcp tools [--json] [options]  the tools the server would expose, as a table or as MCP tool objects
+twill-mcp doctor [--sandbox]        check the configuration, the connection and the key, one line per check
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.doctor import diagnose, render
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.sandbox import Sandbox
-from twill_mcp.server import build_server
+from twill_mcp.server import build_server, mcp_tool
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger("twill_mcp")
-COMMANDS = ("call", "sandbox")
+COMMANDS = ("call", "sandbox", "tools", "doctor")
 
 
 def _surface_options(parser: argparse.ArgumentParser) -> None:
@@ -80,24 +83,46 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
         parser.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. latency=0.5,5xx=3,429=2,drop=1")
         return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="sandbox"))
-    parser = argparse.ArgumentParser(prog="twill-mcp", description=description, epilog="commands: call, sandbox")
+    if argv and argv[0] in ("tools", "doctor"):
+        return _inspection_parser(argv[0]).parse_args(argv[1:], namespace=argparse.Namespace(command=argv[0]))
+    parser = argparse.ArgumentParser(
+        prog="twill-mcp", description=description, epilog=f"commands: {', '.join(COMMANDS)}"
+    )
     parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
     _surface_options(parser)
     return parser.parse_args(argv, namespace=argparse.Namespace(command="serve"))
 
 
+def _inspection_parser(command: str) -> argparse.ArgumentParser:
+    if command == "tools":
+        parser = argparse.ArgumentParser(prog="twill-mcp tools", description="List the tools the server would expose.")
+        parser.add_argument("--json", action="store_true", help="the MCP tool objects, as tools/list returns them")
+    else:
+        parser = argparse.ArgumentParser(
+            prog="twill-mcp doctor",
+            description="Check the configuration, reach Twill, validate the key; exit 1 on any problem.",
+        )
+    _surface_options(parser)
+    return parser
+
+
 def load_settings(args: argparse.Namespace, sandbox: Sandbox | None) -> Settings:
+    return Settings.load(**settings_overrides(args, sandbox))
+
+
+def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dict[str, Any]:
+    """What the command line (and the sandbox, when used) sets over the environment."""
     upstream: dict[str, Any] = {}
     if sandbox is not None:
         upstream = {"base_url": sandbox.origin, "api_key": sandbox.api_key}
-    return Settings.load(
-        log_level=args.log_level,
-        toolsets=args.toolsets,
-        tools=args.tools,
-        exclude_tools=args.exclude_tools,
-        read_only=args.read_only,
+    return {
+        "log_level": args.log_level,
+        "toolsets": args.toolsets,
+        "tools": args.tools,
+        "exclude_tools": args.exclude_tools,
+        "read_only": args.read_only,
         **upstream,
-    )
+    }
 
 
 def exposed_tools(settings: Settings) -> list[CompiledTool]:
@@ -157,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "sandbox":
         return run_sandbox(args)
+    if args.command == "tools":
+        return run_tools(args)
+    if args.command == "doctor":
+        return run_doctor(args)
     with contextlib.ExitStack() as stack:
         try:
             sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
@@ -209,3 +238,38 @@ def run_sandbox(args: argparse.Namespace) -> int:
         print(f"twill-mcp sandbox: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_tools(args: argparse.Namespace) -> int:
+    try:
+        tools = exposed_tools(load_settings(args, None))
+    except ConfigError as exc:
+        print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
+        print(json.dumps(listing.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2))
+    else:
+        print(tools_table(tools))
+    return 0
+
+
+def tools_table(tools: Sequence[CompiledTool]) -> str:
+    rows = [("TOOL", "TOOLSET", "HINTS", "TITLE")]
+    rows += [(tool.name, tool.toolset, tool.annotations.summary, tool.title) for tool in tools]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]]) for row in rows
+    )
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        try:
+            sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
+        except (ConfigError, OSError) as exc:
+            print(f"twill-mcp doctor: cannot start the sandbox: {exc}", file=sys.stderr)
+            return 2
+        checks = diagnose(settings_overrides(args, sandbox), call_once, sandboxed=sandbox is not None)
+    print(render(checks))
+    return 1 if any(check.problem for check in checks) else 0

@@ -47,6 +47,16 @@ class Annotations:
     idempotent: bool
     open_world: bool
 
+    @property
+    def summary(self) -> str:
+        """The hints in words, as the README's tool table and `twill-mcp tools` show them."""
+        if self.read_only:
+            return "read-only"
+        words = ["destructive" if self.destructive else "additive"]
+        if self.idempotent:
+            words.append("idempotent")
+        return ", ".join(words)
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:

@@ -95,22 +95,29 @@ class Settings(BaseModel):
         """Settings from the environment (and explicit overrides), or a `ConfigError` that says what to fix."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {field: env[var] for var, field in ENVIRONMENT.items() if env.get(var, "").strip()}
-        key = env.get("TWILL_API_KEY", "")
-        key_file = env.get("TWILL_API_KEY_FILE", "").strip()
-        if not key.strip() and key_file:
-            try:
-                key = Path(key_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"TWILL_API_KEY_FILE: cannot read {key_file!r} ({type(exc).__name__})") from None
-        values["api_key"] = key
+        values["api_key"], _ = read_api_key(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise ConfigError(*_describe(exc)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def read_api_key(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """The raw key and the variable it came from (None when neither is set): TWILL_API_KEY wins over the file."""
+    key = env.get("TWILL_API_KEY", "")
+    if key.strip():
+        return key, "TWILL_API_KEY"
+    key_file = env.get("TWILL_API_KEY_FILE", "").strip()
+    if not key_file:
+        return "", None
+    try:
+        return Path(key_file).read_text(encoding="utf-8"), "TWILL_API_KEY_FILE"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"TWILL_API_KEY_FILE: cannot read {key_file!r} ({type(exc).__name__})") from None
+
+
+def _describe(exc: ValidationError) -> list[str]:
     """Validation problems by setting name, without the offending values (one may be the key)."""
     names = {field: var for var, field in ENVIRONMENT.items()} | {"api_key": "TWILL_API_KEY"}
     problems = []
@@ -118,7 +125,7 @@ def _describe(exc: ValidationError) -> str:
         field = str(err["loc"][0]) if err["loc"] else "configuration"
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{names.get(field, field)}: {message}")
-    return "; ".join(problems)
+    return problems
 
 
 def api_root(base_url: str) -> str:

@@ -21,7 +21,14 @@ ERROR_OBJECT_SCHEMA: dict[str, Any] = {
 
 
 class ConfigError(Exception):
-    """The server cannot start as configured (bad base URL, unreadable key file)."""
+    """The server cannot start as configured (bad base URL, unreadable key file).
+
+    Each problem is one line naming the setting; `doctor` lists them one by one.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class ToolCallError(Exception):

@@ -1,0 +1,141 @@
+"""`twill-mcp doctor`: each broken setup is named on one line with its fix, and the exit code says so."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY
+from tests.fake_twill import FakeTwill, closed_port
+from twill_mcp import cli
+from twill_mcp.config import ENVIRONMENT
+from twill_mcp.emulator import DEMO_KEY
+
+WRONG_KEY = "twk_wrong_0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [*ENVIRONMENT, "TWILL_API_KEY", "TWILL_API_KEY_FILE"]:
+        monkeypatch.delenv(name, raising=False)
+    # A closed port would otherwise be retried with backoff: one attempt says as much.
+    monkeypatch.setenv("TWILL_MCP_MAX_RETRIES", "0")
+
+
+def doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = cli.main(["doctor", *argv])
+    out, err = capsys.readouterr()
+    assert err == ""
+    return code, out.splitlines()
+
+
+def problems(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("FAIL")]
+
+
+def test_the_sandbox_passes_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = doctor(capsys, "--sandbox")
+    assert code == 0, lines
+    assert problems(lines) == []
+    assert any("Emulator Workspace" in line for line in lines)
+    assert DEMO_KEY not in "\n".join(lines)
+
+
+def test_a_valid_key_shows_its_workspace_and_fingerprint_never_the_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    code, lines = doctor(capsys)
+    assert code == 0, lines
+    text = "\n".join(lines)
+    assert API_KEY not in text
+    assert re.search(r"API key: key:[0-9a-f]{6,}, from TWILL_API_KEY$", text, re.M), text
+    assert 'workspace "Emulator Workspace"' in text
+    assert [r.raw_path for r in fake_twill.requests] == ["/api/v1/auth/me"]
+
+
+def test_a_key_from_a_file_says_it_came_from_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill, tmp_path: Path
+) -> None:
+    (tmp_path / "key").write_text(API_KEY + "\n", encoding="utf-8")
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY_FILE", str(tmp_path / "key"))
+    code, lines = doctor(capsys)
+    assert code == 0, lines
+    assert any(line.endswith("from TWILL_API_KEY_FILE") for line in lines), lines
+
+
+def test_a_missing_key_is_one_line_saying_where_to_get_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = doctor(capsys)
+    assert code == 1
+    [problem] = problems(lines)
+    assert "not set" in problem
+    assert "fix:" in problem
+    assert "TWILL_API_KEY" in problem.split("fix:")[1]
+    assert "API Keys" in problem
+
+
+def test_a_wrong_key_is_refused_by_twill_and_named_with_the_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", WRONG_KEY)
+    code, lines = doctor(capsys)
+    assert code == 1
+    [problem] = problems(lines)
+    assert "401" in problem
+    assert "fix:" in problem
+    assert "TWILL_API_KEY" in problem.split("fix:")[1]
+    assert WRONG_KEY not in "\n".join(lines)
+
+
+def test_an_unreachable_base_url_says_so_and_what_to_check(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("TWILL_BASE_URL", origin)
+    monkeypatch.setenv("TWILL_API_KEY", WRONG_KEY)
+    code, lines = doctor(capsys)
+    assert code == 1
+    [problem] = problems(lines)
+    assert origin in problem
+    assert "TWILL_BASE_URL" in problem.split("fix:")[1]
+
+
+def test_a_plain_http_base_url_is_refused_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", "http://twill.example.com")
+    monkeypatch.setenv("TWILL_API_KEY", WRONG_KEY)
+    code, lines = doctor(capsys)
+    assert code == 1
+    [problem] = problems(lines)
+    assert problem.startswith("FAIL TWILL_BASE_URL: must use https")
+    assert "fix:" in problem
+    assert any(line.startswith("skip") and "not contacted" in line for line in lines)
+
+
+def test_an_unknown_toolset_is_named_with_the_valid_ones(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    code, lines = doctor(capsys, "--toolsets", "tasks,nope")
+    assert code == 1
+    [problem] = problems(lines)
+    assert "nope" in problem
+    assert "Valid toolsets: " in problem
+    assert "--toolsets" in problem.split("fix:")[1]
+
+
+def test_every_problem_is_reported_not_just_the_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", "http://twill.example.com")
+    monkeypatch.setenv("TWILL_MCP_LOG_LEVEL", "LOUD")
+    code, lines = doctor(capsys)
+    assert code == 1
+    assert [line.split(":")[0] for line in problems(lines)] == ["FAIL TWILL_BASE_URL", "FAIL TWILL_MCP_LOG_LEVEL"]

@@ -1,0 +1,146 @@
+"""`twill-mcp doctor`: why a setup does not work, one line per check, with the fix for each problem.
+
+It checks what the server would check at start-up, then makes the one call that
+proves the rest (`GET /auth/me`) through the same code path as every tool, so a
+green doctor means a tool call would get through. The key itself is never shown:
+only where it came from and its fingerprint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+
+from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.config import ENVIRONMENT, Settings, read_api_key
+from twill_mcp.credentials import Credentials
+from twill_mcp.errors import ConfigError
+from twill_mcp.spec import load_bundled_spec
+from twill_mcp.surface import select_tools
+
+CallOnce = Callable[[Settings, list[CompiledTool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
+KEY_CHECK_TOOL = "get_current_user"
+GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL_API_KEY, or TWILL_API_KEY_FILE to a file"
+# What to do about a problem with a setting, by the variable its message starts with.
+FIXES = {
+    "TWILL_API_KEY_FILE": "point it at a readable file that holds only the key",
+    "TWILL_API_KEY": "copy the key again from Twill (workspace settings → API Keys)",
+    "TWILL_BASE_URL": "unset it for https://twill.ai, or give your Twill origin over https",
+}
+SURFACE_FIX = "correct --toolsets/--tools/--exclude-tools or TWILL_MCP_TOOLSETS/_TOOLS/_EXCLUDE_TOOLS"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    subject: str
+    text: str
+    problem: bool = False
+    skipped: bool = False
+
+    def line(self) -> str:
+        mark = "FAIL" if self.problem else "skip" if self.skipped else "ok"
+        return f"{mark:<5}{self.subject}: {self.text}"
+
+
+def render(checks: Sequence[Check]) -> str:
+    problems = sum(check.problem for check in checks)
+    verdict = f"{problems} problem{'s' * (problems != 1)} found" if problems else "all checks passed"
+    return "\n".join([*(check.line() for check in checks), verdict])
+
+
+def diagnose(
+    overrides: Mapping[str, Any], call: CallOnce, *, sandboxed: bool, environ: Mapping[str, str] | None = None
+) -> list[Check]:
+    """Every check, in the order a user would fix them; the network ones only once the configuration holds."""
+    env = os.environ if environ is None else environ
+    checks: list[Check] = []
+    try:
+        settings = Settings.load(env, **overrides)
+    except ConfigError as exc:
+        checks += [_config_problem(problem) for problem in exc.problems]
+        return [*checks, Check("Twill", "not contacted until the configuration is fixed", skipped=True)]
+    checks.append(_key_check(settings, env, sandboxed))
+    checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
+    checks.append(_surface_check(settings))
+    checks.append(_budget_check(settings))
+    if settings.api_key is None:
+        return [*checks, Check("Twill", "not contacted: there is no key to check", skipped=True)]
+    return [*checks, *anyio.run(_reach, settings, call, sandboxed)]
+
+
+def _config_problem(problem: str) -> Check:
+    name, _, message = problem.partition(": ")
+    fix = FIXES.get(name, "see the Configuration table in the README")
+    return Check(name, f"{message} — fix: {fix}", problem=True)
+
+
+def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
+    if settings.api_key is None:
+        return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
+    source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
+    return Check("API key", f"{Credentials(settings.api_key).fingerprint}, from {source}")
+
+
+def _surface_check(settings: Settings) -> Check:
+    try:
+        tools = _select(settings)
+    except ConfigError as exc:
+        return Check("tools", f"{exc} — fix: {SURFACE_FIX}", problem=True)
+    toolsets = sorted({tool.toolset for tool in tools})
+    return Check("tools", f"{len(tools)} exposed, from the toolsets {', '.join(toolsets)}")
+
+
+def _select(settings: Settings) -> list[CompiledTool]:
+    return select_tools(
+        compile_spec(load_bundled_spec()),
+        toolsets=settings.toolsets,
+        include=settings.tools,
+        exclude=settings.exclude_tools,
+        read_only=settings.read_only,
+    )
+
+
+def _budget_check(settings: Settings) -> Check:
+    twill_limit = Settings.model_fields["rate_limit"].default
+    variable = next(var for var, field in ENVIRONMENT.items() if field == "rate_limit")
+    if settings.rate_limit == 0:
+        return Check("rate budget", f"off ({variable}=0): parallel calls past Twill's {twill_limit}/minute get 429s")
+    return Check(
+        "rate budget",
+        f"{settings.rate_limit} requests/minute per key, queued client-side (Twill allows {twill_limit}/minute)",
+    )
+
+
+async def _reach(settings: Settings, call: CallOnce, sandboxed: bool) -> list[Check]:
+    [tool] = [tool for tool in compile_spec(load_bundled_spec()) if tool.name == KEY_CHECK_TOOL]
+    started = time.monotonic()
+    result = await call(settings, [tool], tool.name, {}, sandboxed)
+    elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    body = result.structured_content or {}
+    if not result.is_error:
+        reached = Check("Twill", f"reached {settings.base_url} in {elapsed}")
+        name, slug, ident = (body.get(field, "?") for field in ("workspaceName", "workspaceSlug", "workspaceId"))
+        return [reached, Check("key check", f'valid, for the workspace "{name}" (slug {slug}, id {ident})')]
+    error = body.get("error", {})
+    code, status, message = error.get("code", "?"), error.get("status"), error.get("message", "")
+    if status is None:
+        # Nothing came back from Twill: the transport failed before or while asking.
+        fix = "check the network (and a proxy, if you need one) and TWILL_BASE_URL"
+        return [Check("Twill", f"{message} — fix: {fix}", problem=True)]
+    reached = Check("Twill", f"reached {settings.base_url} in {elapsed}")
+    if status in (401, 403):
+        fix = "the key is wrong, revoked or expired (or belongs to a personal workspace): " + GET_A_KEY
+        return [reached, Check("key check", f"Twill refused the key (HTTP {status} {code}) — fix: {fix}", problem=True)]
+    if status == 429:
+        wait = error.get("retryAfter")
+        fix = f"wait {wait:g} s" if isinstance(wait, int | float) else "wait a minute"
+        text = f"Twill says this key's rate limit is used up — fix: {fix}, and check what else uses the key"
+        return [reached, Check("key check", text, problem=True)]
+    text = f"Twill answered HTTP {status} {code}: {message} — fix: try again later; if it persists, report it to Twill"
+    return [reached, Check("key check", text, problem=True)]
