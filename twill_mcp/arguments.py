@@ -62,27 +62,32 @@ class ArgumentChecker:
 
 def _problems(error: ValidationError) -> list[dict[str, str]]:
     path = _path(error)
+    # The stubs type these as `X | Unset`; a `required` error always has both set.
+    names: Any = error.validator_value
+    instance: Any = error.instance
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
+        missing = [name for name in names if name not in instance]
         return [{"argument": _join(path, name), "problem": "is required"} for name in missing]
     return [{"argument": path, "problem": _problem(error)}]
 
 
 def _problem(error: ValidationError) -> str:
     kind = error.validator
+    value: Any = error.validator_value  # typed `X | Unset` by the stubs
     if kind == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        instance: Any = error.instance
+        schema: Any = error.schema
+        extra = sorted(set(instance) - set(schema.get("properties", {})))
         return f"unknown argument(s): {', '.join(map(repr, extra))}"
     if kind == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        expected = " or ".join(value) if isinstance(value, list) else value
         return f"must be {expected}, got {_type_name(error.instance)}"
-    if kind == "minLength" and error.validator_value == 1:
+    if kind == "minLength" and value == 1:
         return "must not be empty"
-    if kind == "pattern" and error.validator_value == NOT_ONLY_DOTS:
+    if kind == "pattern" and value == NOT_ONLY_DOTS:
         return "must not be '.' or '..': those are path steps, not ids"
     if kind == "enum":
-        return "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+        return "must be one of " + ", ".join(json.dumps(v) for v in value)
     return _shorten(error.message)
 
 

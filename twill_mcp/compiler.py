@@ -259,10 +259,10 @@ def _compile_input(
             raise CompileError(f"{op['operationId']}: local argument {local!r} shadows an API argument")
         properties[local] = copy.deepcopy(local_schema)
 
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    input_schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
-        schema["required"] = required
-    schema["additionalProperties"] = False
+        input_schema["required"] = required
+    input_schema["additionalProperties"] = False
     operation = Operation(
         operation_id=op["operationId"],
         method=method,
@@ -273,7 +273,7 @@ def _compile_input(
         body_argument=body_argument,
         empty_json_body=body_node is None and method in ("POST", "PUT", "PATCH"),
     )
-    return schema, operation
+    return input_schema, operation
 
 
 def _parameters(spec: Spec, item: dict[str, Any], op: dict[str, Any]) -> list[dict[str, Any]]:

@@ -146,7 +146,8 @@ def route(operations: tuple[Route, ...], method: str, raw_path: str) -> tuple[Ro
 def _field_errors(error: ValidationError) -> list[dict[str, str]]:
     base = [str(part) for part in error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
+        names: Any = error.validator_value
+        missing = [name for name in names if name not in error.instance]
         return [{"field": ".".join([*base, name]), "message": "Required"} for name in missing]
     return [{"field": ".".join(base) or "body", "message": error.message}]
 
