@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from packaging.version import Version
 
 import twill_mcp
 from twill_mcp.config import ENVIRONMENT
@@ -139,3 +140,17 @@ def test_the_packed_bundle_holds_the_uv_project_and_nothing_else(mcpb: Path, tmp
         "README.md",
     }
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in packed)
+
+
+def test_the_changelog_keeps_a_changelog_and_knows_the_current_version() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[(.+?)\](?: - (\d{4}-\d{2}-\d{2}))?$", text, re.M)
+    assert len(releases) == len(re.findall(r"^## ", text, re.M)), "every release heading is ## [X] - YYYY-MM-DD"
+    kinds = set(re.findall(r"^### (.+)$", text, re.M))
+    assert kinds <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    names = [name for name, _ in releases]
+    assert names[0] == "Unreleased" or names[0] == twill_mcp.__version__
+    dated = [name for name, date in releases if date]
+    assert all(name != "Unreleased" for name in dated)
+    # No release may be newer than the package's own version: that would mean it was never bumped.
+    assert all(Version(name) <= Version(twill_mcp.__version__) for name in dated)
