@@ -34,6 +34,7 @@ from twill_mcp.server import build_server, mcp_tool
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
+from twill_mcp.terminal import ProgressLine
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger("twill_mcp")
@@ -167,7 +168,12 @@ async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) 
 
 
 async def call_once(
-    settings: Settings, tools: list[CompiledTool], name: str, arguments: dict[str, Any], sandboxed: bool
+    settings: Settings,
+    tools: list[CompiledTool],
+    name: str,
+    arguments: dict[str, Any],
+    sandboxed: bool,
+    progress: ProgressLine | None = None,
 ) -> types.CallToolResult:
     async with (
         TwillHttp(settings) as http,
@@ -175,7 +181,7 @@ async def call_once(
             build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed), mode="legacy"
         ) as client,
     ):
-        return await client.call_tool(name, arguments)
+        return await client.call_tool(name, arguments, progress_callback=progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,7 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            result = anyio.run(call_once, settings, tools, args.tool, arguments, sandbox is not None)
+            progress = ProgressLine.on(sys.stderr, args.tool)
+            try:
+                result = anyio.run(call_once, settings, tools, args.tool, arguments, sandbox is not None, progress)
+            finally:
+                if progress is not None:
+                    progress.close()
             print(
                 json.dumps(
                     result.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2, ensure_ascii=False
