@@ -21,6 +21,7 @@ from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import ENVIRONMENT, Settings, read_api_key
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import ConfigError
+from twill_mcp.logs import configure_logging
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.surface import select_tools
 
@@ -65,6 +66,8 @@ def diagnose(
     except ConfigError as exc:
         checks += [_config_problem(problem) for problem in exc.problems]
         return [*checks, Check("Twill", "not contacted until the configuration is fixed", skipped=True)]
+    # The checks say what went wrong; log lines would only repeat it. Whatever is logged, the key is not.
+    configure_logging("ERROR", secrets=[settings.api_key.get_secret_value() if settings.api_key else ""])
     checks.append(_key_check(settings, env, sandboxed))
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_surface_check(settings))
