@@ -132,10 +132,16 @@ def test_an_unknown_toolset_is_named_with_the_valid_ones(
 
 
 def test_every_problem_is_reported_not_just_the_first(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("TWILL_API_KEY_FILE", str(tmp_path / "missing"))
     monkeypatch.setenv("TWILL_BASE_URL", "http://twill.example.com")
     monkeypatch.setenv("TWILL_MCP_LOG_LEVEL", "LOUD")
     code, lines = doctor(capsys)
     assert code == 1
-    assert [line.split(":")[0] for line in problems(lines)] == ["FAIL TWILL_BASE_URL", "FAIL TWILL_MCP_LOG_LEVEL"]
+    assert [line.split(":")[0] for line in problems(lines)] == [
+        "FAIL TWILL_API_KEY_FILE",
+        "FAIL TWILL_BASE_URL",
+        "FAIL TWILL_MCP_LOG_LEVEL",
+    ]
+    assert all(" — fix: " in line for line in problems(lines))

@@ -95,12 +95,20 @@ class Settings(BaseModel):
         """Settings from the environment (and explicit overrides), or a `ConfigError` that says what to fix."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {field: env[var] for var, field in ENVIRONMENT.items() if env.get(var, "").strip()}
-        values["api_key"], _ = read_api_key(env)
+        # Every problem at once, so that fixing one does not just reveal the next.
+        problems: list[str] = []
+        try:
+            values["api_key"], _ = read_api_key(env)
+        except ConfigError as exc:
+            problems += exc.problems
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return cls(**values)
+            settings = cls(**values)
         except ValidationError as exc:
-            raise ConfigError(*_describe(exc)) from None
+            problems += _describe(exc)
+        if problems:
+            raise ConfigError(*problems)
+        return settings
 
 
 def read_api_key(env: Mapping[str, str]) -> tuple[str, str | None]:
