@@ -7,9 +7,11 @@ tests/schemas/), `manifest.json` by the MCP Bundle CLI itself, which also packs 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -122,11 +124,16 @@ def test_the_bundle_cli_validates_the_manifest(mcpb: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_packed_bundle_holds_the_uv_project_and_nothing_else(mcpb: Path, tmp_path: Path) -> None:
-    output = tmp_path / "twill-mcp.mcpb"
+@pytest.fixture(scope="session")
+def packed_bundle(mcpb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("bundle") / "twill-mcp.mcpb"
     done = subprocess.run([mcpb, "pack", ROOT, output], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    with zipfile.ZipFile(output) as bundle:
+    return output
+
+
+def test_the_packed_bundle_holds_the_uv_project_and_nothing_else(packed_bundle: Path) -> None:
+    with zipfile.ZipFile(packed_bundle) as bundle:
         packed = set(bundle.namelist())
         assert json.loads(bundle.read("manifest.json")) == MANIFEST
     tracked = subprocess.run(
@@ -140,6 +147,25 @@ def test_the_packed_bundle_holds_the_uv_project_and_nothing_else(mcpb: Path, tmp
         "README.md",
     }
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in packed)
+
+
+def test_the_unpacked_bundle_runs_as_a_host_starts_it(packed_bundle: Path, tmp_path: Path) -> None:
+    """The manifest's own command line, as Claude Desktop runs it: uv installs the project from PyPI."""
+    with zipfile.ZipFile(packed_bundle) as bundle:
+        bundle.extractall(tmp_path)
+    config = MANIFEST["server"]["mcp_config"]
+    args = [arg.replace("${__dirname}", str(tmp_path)) for arg in config["args"]]
+    uv = Path(sys.executable).parent / config["command"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILL_", "VIRTUAL_ENV", "UV_"))}
+    done = subprocess.run(
+        [uv, *args, "call", "cancel_task", "taskIdOrSlug=demo-1", "--sandbox"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["structuredContent"]["success"] is True
 
 
 def test_the_changelog_keeps_a_changelog_and_knows_the_current_version() -> None:
