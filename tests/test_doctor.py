@@ -145,3 +145,16 @@ def test_every_problem_is_reported_not_just_the_first(
         "FAIL TWILL_MCP_LOG_LEVEL",
     ]
     assert all(" — fix: " in line for line in problems(lines))
+
+
+def test_a_used_up_rate_limit_says_how_long_to_wait(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "120"})
+    code, lines = doctor(capsys)
+    assert code == 1
+    [problem] = problems(lines)
+    assert "rate limit" in problem
+    assert "wait 120 s" in problem.split("fix:")[1]
