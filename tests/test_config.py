@@ -94,3 +94,9 @@ def test_a_bad_setting_is_a_config_error_naming_the_variable(variable: str, valu
 
 def test_explicit_overrides_win_over_the_environment() -> None:
     assert Settings.load({"TWILL_MCP_LOG_LEVEL": "ERROR"}, log_level="debug").log_level == "DEBUG"
+
+
+def test_a_key_too_short_to_be_real_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="too short") as caught:
+        Settings.load({"TWILL_API_KEY": "e"})
+    assert "'e'" not in str(caught.value)

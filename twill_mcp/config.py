@@ -19,6 +19,7 @@ from twill_mcp.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://twill.ai"
 API_PREFIX = "/api/v1"
+MIN_KEY_LENGTH = 8
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Environment variable -> setting. Documented in the README's configuration table.
@@ -75,6 +76,9 @@ class Settings(BaseModel):
             if not all(33 <= ord(ch) <= 126 for ch in value):
                 # Never echo the value: it is a credential, even when malformed.
                 raise ValueError("contains spaces, line breaks or non-ASCII characters; copy the key again")
+            if len(value) < MIN_KEY_LENGTH:
+                # Also what keeps redaction sane: scrubbing a one-letter "key" would rewrite every message.
+                raise ValueError("is too short to be a Twill API key; copy the whole key from Twill workspace settings")
         return value
 
     @field_validator("log_level", mode="before")

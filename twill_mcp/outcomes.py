@@ -51,8 +51,9 @@ def repeatable(status: int, effect: Effect) -> bool:
 
 def backoff(attempt: int, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter, so that parallel callers do not retry in lockstep."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
-    return ceiling * (rng or random).uniform(0.5, 1.0)
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
+    jitter = (rng or random).uniform(0.5, 1.0)
+    return ceiling * jitter
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -81,8 +81,8 @@ class JsonReader:
     def __init__(self, tool: CompiledTool, effect: Effect) -> None:
         self._tool = tool
         self._effect = effect
-        strict = tool.strict_response and tool.success_schema is not None
-        self._validator = Draft202012Validator(tool.success_schema) if strict else None
+        schema = tool.success_schema
+        self._validator = Draft202012Validator(schema) if tool.strict_response and schema is not None else None
 
     def failure(self, raw: RawResponse) -> ToolCallError:
         return read_failure(raw, self._effect)

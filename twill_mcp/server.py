@@ -89,6 +89,8 @@ def build_server(
 
 def _progress_reporter(ctx: ServerRequestContext[Any], token: str | int) -> Progress:
     async def report(done: float, message: str) -> None:
-        await ctx.session.send_progress_notification(token, done, message=message, related_request_id=ctx.request_id)
+        # The SDK routes the notification to the stream of the request it relates to; ids may be numbers.
+        related = None if ctx.request_id is None else str(ctx.request_id)
+        await ctx.session.send_progress_notification(token, done, message=message, related_request_id=related)
 
     return report

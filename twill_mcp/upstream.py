@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"twill-mcp/{__version__}"
 REDACTED = "[redacted]"
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[float, str], Awaitable[None]]
 """Reports how far a long call has come to the client: (count so far, what happened)."""
@@ -95,14 +96,14 @@ class Answer:
             yield self._scrub.text(line)
 
 
-class Reader(Protocol[T]):
+class Reader(Protocol[T_co]):
     """How one tool reads an answer; chosen once per tool at start-up."""
 
     accept: str
     streams: bool
     """The answer is followed as it arrives (a quiet spell is not a failure) rather than read whole."""
 
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> T: ...
+    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> T_co: ...
 
     def failure(self, raw: RawResponse) -> ToolCallError: ...
 
@@ -184,7 +185,7 @@ class TwillHttp:
                     async with self._client.stream(
                         request.method,
                         request.path,
-                        params=request.params or None,
+                        params=list(request.params) or None,
                         json=request.json_body if request.has_body else None,
                         headers=headers,
                         timeout=self._timeout(reader, deadline),
