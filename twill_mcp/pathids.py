@@ -1,0 +1,46 @@
+"""What a value standing for one URL path segment (a task, job or schedule id) may be.
+
+One rule, published as the schema `pattern` of every path parameter, explained by the
+argument checker, and relied on (but not trusted) by the request encoder:
+
+- not empty, and not empty once blank characters are trimmed: Twill would read `/tasks/%20`
+  as a request for a task named by spaces, never what an agent meant;
+- not only dots: servers following the WHATWG URL standard (Node) read `%2E%2E` as `..` and
+  climb to the parent path, however it is encoded;
+- no control characters (C0, DEL, C1): a newline or tab in an id is a pasting accident.
+
+The pattern needs no lookaround (strict-mode schema engines refuse it) and is linear to
+match: the blank-or-dot run before the first visible character cannot overlap it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+# The characters `str.strip` trims, less the control ones refused anyway: spelled out rather
+# than `\s`, whose members differ between regex dialects.
+_BLANK = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PATTERN = rf"^[.{_BLANK}]*[^.{_BLANK}{_CONTROL}][^{_CONTROL}]*$"
+_CONTROL_CHARACTER = re.compile(f"[{_CONTROL}]")
+_BLANK_ONLY = re.compile(f"[{_BLANK}]*")
+
+
+def only_dots(text: str) -> bool:
+    """`.`, `..`, `...`: a relative step, not a name, for URL normalisers."""
+    return bool(text) and set(text) == {"."}
+
+
+def problem(value: str) -> str | None:
+    """Why `value` is not a valid path id, in words for the agent; None if it is one."""
+    if re.fullmatch(PATTERN, value):
+        return None
+    if not value:
+        return "must not be empty"
+    if _CONTROL_CHARACTER.search(value):
+        return "must not contain control characters (newline, tab, …)"
+    if only_dots(value):
+        return "must not be '.' or '..': those are path steps, not ids"
+    if _BLANK_ONLY.fullmatch(value):
+        return "must not be blank"
+    return "must not be only dots and blanks"
