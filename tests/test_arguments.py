@@ -126,6 +126,11 @@ def test_every_path_id_of_every_tool_follows_the_same_rule() -> None:
                 ArgumentChecker(tool.input_schema).check({name: "  "})
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_a_non_finite_number_is_refused_since_json_has_none(number: float) -> None:
+    assert "finite" in refused("list_tasks", {"limit": number}).message
+
+
 def test_an_argument_error_carries_its_hint_in_the_structured_error() -> None:
     error = refused("cancel_task", {"taskIdOrSlug": "  "})
     assert error.to_dict()["hint"] == error.hint
