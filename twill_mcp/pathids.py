@@ -1,4 +1,4 @@
-"""What a value standing for one URL path segment (a task, job or schedule id) may be.
+r"""What a value standing for one URL path segment (a task, job or schedule id) may be.
 
 One rule, published as the schema `pattern` of every path parameter, explained by the
 argument checker, and relied on (but not trusted) by the request encoder:
@@ -9,21 +9,19 @@ argument checker, and relied on (but not trusted) by the request encoder:
   climb to the parent path, however it is encoded;
 - no control characters (C0, DEL, C1): a newline or tab in an id is a pasting accident.
 
-The pattern needs no lookaround (strict-mode schema engines refuse it) and is linear to
-match: the blank-or-dot run before the first visible character cannot overlap it.
+The pattern needs no lookaround (strict-mode schema engines refuse it), is linear to
+match (the dot-or-blank run before the first visible character cannot overlap it), and
+reads the same in ECMAScript and Python (whose `\s` differ only on U+FEFF): a blank is
+whitespace that is not a control character, written `[^\S<controls>]`.
 """
 
 from __future__ import annotations
 
 import re
 
-_CONTROL = r"\u0000-\u001f\u007f-\u009f"
-# The characters `str.strip` trims, less the control ones refused anyway: spelled out rather
-# than `\s`, whose members differ between regex dialects.
-_BLANK = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-PATTERN = rf"^[.{_BLANK}]*[^.{_BLANK}{_CONTROL}][^{_CONTROL}]*$"
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+PATTERN = rf"^(?:\.|[^\S{_CONTROL}])*[^\s.{_CONTROL}][^{_CONTROL}]*$"
 _CONTROL_CHARACTER = re.compile(f"[{_CONTROL}]")
-_BLANK_ONLY = re.compile(f"[{_BLANK}]*")
 
 
 def only_dots(text: str) -> bool:
@@ -41,6 +39,6 @@ def problem(value: str) -> str | None:
         return "must not contain control characters (newline, tab, …)"
     if only_dots(value):
         return "must not be '.' or '..': those are path steps, not ids"
-    if _BLANK_ONLY.fullmatch(value):
+    if value.isspace():
         return "must not be blank"
     return "must not be only dots and blanks"
