@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from typing import Any
 
 from hypothesis import strategies as st
@@ -64,7 +65,9 @@ def _valid_of(kind: str, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     text = st.text(min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 40), 40))
     if "pattern" in schema:
         pattern = re.compile(schema["pattern"])
-        text = text.filter(lambda value: pattern.search(value) is not None)
+        # A JSON Schema pattern is ECMAScript, whose `$` ends the input; Python's also matches
+        # before a final newline, so such a value proves nothing either way.
+        text = text.filter(lambda value: pattern.search(value) is not None and not value.endswith("\n"))
     return text
 
 
@@ -78,7 +81,13 @@ def valid_object(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def valid_arguments(tool: CompiledTool) -> st.SearchStrategy[dict[str, Any]]:
-    return valid_object(tool.input_schema)
+    return valid_object(tool.input_schema).map(lambda arguments: _one_of_each_clear(tool, arguments))
+
+
+def _one_of_each_clear(tool: CompiledTool, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A clear flag set to true and a new value for its field contradict each other: keep the flag."""
+    contradicted = {field for flag, field in tool.operation.clears if arguments.get(flag) is True}
+    return {name: value for name, value in arguments.items() if name not in contradicted}
 
 
 def invalid_arguments(tool: CompiledTool) -> st.SearchStrategy[dict[str, Any]]:
@@ -93,6 +102,14 @@ def invalid_arguments(tool: CompiledTool) -> st.SearchStrategy[dict[str, Any]]:
             JSON.filter(lambda value: value not in (None, "")),
         )
     ]
+    for flag, field in tool.operation.clears:
+        breakages.append(
+            st.builds(
+                lambda base, value, flag=flag, field=field: {**base, flag: True, field: value},
+                valid_arguments(tool),
+                valid_value(properties[field]),
+            )
+        )
     for name in schema.get("required", []):
         breakages.append(
             valid_arguments(tool).map(lambda base, name=name: {k: v for k, v in base.items() if k != name})
@@ -123,6 +140,20 @@ def _wrong_value(schema: dict[str, Any]) -> st.SearchStrategy[Any] | None:
     return None
 
 
+def names_something(text: str) -> bool:
+    """An id has a character that is neither blank nor a dot, and no control character."""
+    visible = any(not c.isspace() and c != "." for c in text)
+    return visible and not any(unicodedata.category(c) == "Cc" for c in text)
+
+
+_NAMES_NOTHING = st.sampled_from(["", " ", "\u00a0\u3000", ".", "..", " .. ", "\t", "a\nb", "slug\n", "a\x00"])
+
+
 def path_ids() -> st.SearchStrategy[str]:
-    """Any text that is an id: not empty, not only dots (those are path steps, refused before sending)."""
-    return st.text(min_size=1, max_size=40).filter(lambda text: set(text) != {"."})
+    """Any text that is an id; blank, only-dot and control-character ids are refused before sending."""
+    return st.text(min_size=1, max_size=40).filter(names_something)
+
+
+def non_ids() -> st.SearchStrategy[str]:
+    """Text that names no id: empty or blank, only dots (path steps), or with a control character."""
+    return _NAMES_NOTHING | st.text(max_size=40).filter(lambda text: not names_something(text))

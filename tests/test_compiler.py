@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from twill_mcp import pathids
 from twill_mcp.compiler import CompileError, compile_operation, compile_spec, tool_name
 from twill_mcp.spec import load_bundled_spec
 
@@ -69,7 +70,7 @@ def test_path_parameters_are_required_non_empty_strings_and_extras_are_rejected(
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM]}))
     assert tool.input_schema == {
         "type": "object",
-        "properties": {"thingId": {"type": "string", "minLength": 1, "pattern": "[^.]"}},
+        "properties": {"thingId": {"type": "string", "pattern": pathids.PATTERN}},
         "required": ["thingId"],
         "additionalProperties": False,
     }
@@ -133,7 +134,10 @@ def test_nested_objects_arrays_and_enums_survive_conversion() -> None:
     }
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
     props = tool.input_schema["properties"]
-    assert props["files"] == body["properties"]["files"]
+    assert props["files"] == {
+        "type": "array",
+        "items": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string", "minLength": 1}}},
+    }
     assert props["mode"] == {"type": "string", "enum": ["plan", "code"]}
     assert tool.operation.body_fields == ("files", "mode")
 
@@ -150,10 +154,12 @@ def test_nullable_becomes_a_null_type_and_a_null_enum_member() -> None:
     }
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
     props = tool.input_schema["properties"]
-    assert props["note"] == {"type": ["string", "null"]}
+    assert props["note"] == {"type": ["string", "null"], "minLength": 1}
     assert props["level"] == {"type": ["string", "null"], "enum": ["low", "high", None]}
-    assert props["ref"] == {"type": ["string", "null"]}
-    assert props["either"] == {"anyOf": [{"oneOf": [{"type": "string"}, {"type": "integer"}]}, {"type": "null"}]}
+    assert props["ref"] == {"type": ["string", "null"], "minLength": 1}
+    assert props["either"] == {
+        "anyOf": [{"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}, {"type": "null"}]
+    }
 
 
 def test_a_single_all_of_that_only_annotates_a_ref_is_merged() -> None:
@@ -197,7 +203,7 @@ def test_read_only_properties_are_not_arguments_and_write_only_ones_are_not_outp
 def test_a_body_field_that_clashes_with_a_parameter_moves_the_body_under_one_argument() -> None:
     body = {"type": "object", "required": ["thingId"], "properties": {"thingId": {"type": "integer"}}}
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
-    assert tool.input_schema["properties"]["thingId"] == {"type": "string", "minLength": 1, "pattern": "[^.]"}
+    assert tool.input_schema["properties"]["thingId"] == {"type": "string", "pattern": pathids.PATTERN}
     assert tool.input_schema["properties"]["body"] == body
     assert tool.input_schema["required"] == ["thingId", "body"]
     assert tool.operation.body_argument == "body"
@@ -208,7 +214,11 @@ def test_an_optional_body_is_one_optional_argument_with_its_own_required_fields(
     tool = only_tool(
         spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body, required=False)})
     )
-    assert tool.input_schema["properties"]["body"] == body
+    assert tool.input_schema["properties"]["body"] == {
+        "type": "object",
+        "required": ["a"],
+        "properties": {"a": {"type": "string", "minLength": 1}},
+    }
     assert tool.input_schema["required"] == ["thingId"]
 
 
@@ -216,7 +226,9 @@ def test_a_one_of_body_is_never_a_top_level_one_of() -> None:
     body = {"oneOf": [{"type": "object", "properties": {"a": {"type": "string"}}}, {"type": "array"}]}
     tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
     assert not {"oneOf", "anyOf", "allOf"} & set(tool.input_schema)
-    assert tool.input_schema["properties"]["body"] == body
+    assert tool.input_schema["properties"]["body"] == {
+        "oneOf": [{"type": "object", "properties": {"a": {"type": "string", "minLength": 1}}}, {"type": "array"}]
+    }
 
 
 def test_a_write_without_a_declared_body_sends_an_empty_json_object() -> None:
@@ -328,3 +340,54 @@ def test_a_reconstructed_operation_publishes_only_an_outline_that_reality_cannot
 def test_a_guessed_top_level_shape_publishes_no_output_schema() -> None:
     op = {"operationId": "poke", "parameters": [PATH_PARAM], "responses": ok({"type": "object", "x-inferred": True})}
     assert only_tool(spec_with(op)).output_schema is None
+
+
+def test_an_operation_without_arguments_still_says_none_are_required() -> None:
+    tool = only_tool({"paths": {"/a": {"get": {"operationId": "getThing"}}}})
+    assert tool.input_schema == {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+
+
+def test_every_input_string_that_would_accept_empty_gets_min_length_one() -> None:
+    body = {
+        "type": "object",
+        "properties": {
+            "plain": {"type": "string"},
+            "longer": {"type": "string", "minLength": 3},
+            "shaped": {"type": "string", "pattern": "^x"},
+            "loose": {"type": "string", "pattern": "^[a-z]*$"},
+            "mode": {"type": "string", "enum": ["", "on"]},
+            "count": {"type": "integer"},
+        },
+    }
+    tool = only_tool(spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)}))
+    props = tool.input_schema["properties"]
+    assert props["plain"] == {"type": "string", "minLength": 1}
+    assert props["longer"] == {"type": "string", "minLength": 3}
+    assert props["shaped"] == {"type": "string", "pattern": "^x"}
+    assert props["loose"] == {"type": "string", "pattern": "^[a-z]*$", "minLength": 1}
+    assert props["mode"] == {"type": "string", "enum": ["", "on"], "minLength": 1}
+    assert props["count"] == {"type": "integer"}
+
+
+NULLABLE_BODY = {"type": "object", "properties": {"owner": {"type": "string", "nullable": True}}}
+
+
+def test_a_clear_flag_replaces_the_null_of_a_nullable_body_field() -> None:
+    spec = spec_with(
+        {"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(NULLABLE_BODY)}, method="patch"
+    )
+    [tool] = compile_spec(spec, overlay={"poke": {"clears": {"owner": "clearOwner"}}})
+    props = tool.input_schema["properties"]
+    assert props["owner"] == {"type": "string", "minLength": 1}
+    assert props["clearOwner"]["type"] == "boolean"
+    assert "owner" in props["clearOwner"]["description"]
+    assert "clearOwner" not in tool.input_schema["required"]
+    assert tool.operation.clears == (("clearOwner", "owner"),)
+    assert tool.operation.body_fields == ("owner",)
+
+
+def test_a_clear_flag_for_a_field_that_cannot_be_null_is_a_compile_error() -> None:
+    body = {"type": "object", "properties": {"owner": {"type": "string"}}}
+    spec = spec_with({"operationId": "poke", "parameters": [PATH_PARAM], "requestBody": json_body(body)})
+    with pytest.raises(CompileError, match="owner"):
+        compile_spec(spec, overlay={"poke": {"clears": {"owner": "clearOwner"}}})

@@ -21,7 +21,7 @@ from mcp import Client
 
 from tests.conftest import API_KEY, serving
 from tests.fake_twill import FakeTwill
-from tests.strategies import invalid_arguments, path_ids, valid_arguments
+from tests.strategies import invalid_arguments, non_ids, path_ids, valid_arguments
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.spec import load_bundled_spec
@@ -90,3 +90,11 @@ def test_any_id_yields_exactly_one_well_formed_request_path(served: Served, task
     assert unquote(segments[4]) == task_id
     assert "?" not in request.raw_path
     assert "#" not in request.raw_path
+
+
+@EXAMPLES
+@given(task_id=non_ids())
+def test_an_id_that_names_nothing_is_refused_and_nothing_is_sent(served: Served, task_id: str) -> None:
+    result, sent = served.call("cancel_task", {"taskIdOrSlug": task_id})
+    assert result.structured_content["error"]["code"] == "invalid_arguments"
+    assert sent == 0

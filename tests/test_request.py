@@ -7,6 +7,7 @@ from urllib.parse import unquote
 import pytest
 
 from twill_mcp.compiler import Operation
+from twill_mcp.errors import InvalidArguments
 from twill_mcp.request import encode_segment, prepare_request
 
 
@@ -71,3 +72,22 @@ def test_a_body_argument_is_sent_as_the_whole_body_and_omitted_when_absent() -> 
 def test_a_write_without_a_body_sends_an_empty_object() -> None:
     request = prepare_request(operation(), {"id": "t"})
     assert (request.json_body, request.has_body) == ({}, True)
+
+
+CLEARING = {"method": "PATCH", "body_fields": ("owner", "title"), "clears": (("clearOwner", "owner"),)}
+
+
+def test_a_clear_flag_sends_its_field_as_null_and_is_not_sent_itself() -> None:
+    request = prepare_request(operation(**CLEARING), {"id": "t", "clearOwner": True, "title": "x"})
+    assert request.json_body == {"owner": None, "title": "x"}
+
+
+def test_a_clear_flag_set_to_false_changes_nothing() -> None:
+    request = prepare_request(operation(**CLEARING), {"id": "t", "clearOwner": False, "title": "x"})
+    assert request.json_body == {"title": "x"}
+
+
+def test_a_clear_flag_beside_a_new_value_for_its_field_is_refused() -> None:
+    with pytest.raises(InvalidArguments, match="owner") as caught:
+        prepare_request(operation(**CLEARING), {"id": "t", "clearOwner": True, "owner": "me"})
+    assert "nothing was sent" in caught.value.hint

@@ -1,14 +1,24 @@
-"""Check tool arguments against the compiled input schema before any network I/O."""
+"""Check tool arguments against the compiled input schema before any network I/O.
+
+One rule for "not given", for every tool: an optional argument whose value is `null`
+or `""` where its schema rejects that value is dropped before validation, as if the
+agent had left it out. Strict-mode models (OpenAI's) must send every property and fill
+the optional ones; frameworks such as LlamaIndex fill them with null. Where null or ""
+is a valid value, it is kept. Required arguments are never dropped.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from twill_mcp.compiler import NOT_ONLY_DOTS
+from twill_mcp import pathids
 from twill_mcp.errors import InvalidArguments
 
 MAX_ARGUMENT_BYTES = 256 * 1024
@@ -23,13 +33,69 @@ _TYPE_NAMES = {
 }
 
 
-class ArgumentChecker:
-    """One tool's input schema, compiled once into a validator."""
+FILLERS: tuple[None, str] = (None, "")
+"""The values a framework sends for an argument it was made to fill but had nothing for."""
+
+
+@functools.lru_cache(maxsize=256)
+def _ecmascript(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMAScript regexes, whose `$` ends the input; Python's also
+    # matches before a final newline, which would let "id\n" through a pattern ending in `$`.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecmascript(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+
+
+class NotGiven:
+    """Which filler values of an object's optional properties mean "not given", decided once from its schema."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        Draft202012Validator.check_schema(schema)
+        required = set(schema.get("required", []))
+        properties = schema.get("properties", {})
+        self._fillers: dict[str, tuple[Any, ...]] = {}
+        self._inner: dict[str, NotGiven] = {}
+        for name, sub in properties.items():
+            if not isinstance(sub, dict):
+                continue
+            rejected = tuple(value for value in FILLERS if not Validator(sub).is_valid(value))
+            if name not in required and rejected:
+                self._fillers[name] = rejected
+            # Strict mode fills nested objects too (each item of `files`).
+            inner = sub.get("items") if sub.get("type") == "array" else sub
+            if isinstance(inner, dict) and inner.get("type") == "object" and inner.get("properties"):
+                self._inner[name] = NotGiven(inner)
+
+    def drop(self, value: dict[str, Any]) -> dict[str, Any]:
+        """`value` without its fillers, at every depth the schema describes; never mutated."""
+        kept: dict[str, Any] = {}
+        for name, item in value.items():
+            if (item is None or item == "") and item in self._fillers.get(name, ()):
+                continue
+            inner = self._inner.get(name)
+            if inner is not None and isinstance(item, dict):
+                item = inner.drop(item)
+            elif inner is not None and isinstance(item, list):
+                item = [inner.drop(element) if isinstance(element, dict) else element for element in item]
+            kept[name] = item
+        return kept
+
+
+class ArgumentChecker:
+    """One tool's input schema, compiled once into a validator and a "not given" rule."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        Validator.check_schema(schema)
         self._schema = schema
-        self._validator = Draft202012Validator(schema)
+        self._validator = Validator(schema)
+        self._not_given = NotGiven(schema)
 
     def check(self, arguments: Any) -> dict[str, Any]:
         """The arguments as a dict, or `InvalidArguments` naming every offending field."""
@@ -48,9 +114,10 @@ class ArgumentChecker:
                 f"arguments are {size} bytes; the limit is {MAX_ARGUMENT_BYTES}",
                 hint="Send less data in one call.",
             )
-        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
+        given = self._not_given.drop(arguments)
+        errors = sorted(self._validator.iter_errors(given), key=lambda e: (list(e.absolute_path), e.validator))
         if not errors:
-            return arguments
+            return given
         problems = list({json.dumps(p): p for e in errors for p in _problems(e)}.values())
         accepted = ", ".join(self._schema.get("properties", {})) or "none"
         raise InvalidArguments(
@@ -84,8 +151,8 @@ def _problem(error: ValidationError) -> str:
         return f"must be {expected}, got {_type_name(error.instance)}"
     if kind == "minLength" and value == 1:
         return "must not be empty"
-    if kind == "pattern" and value == NOT_ONLY_DOTS:
-        return "must not be '.' or '..': those are path steps, not ids"
+    if kind == "pattern" and value == pathids.PATTERN:
+        return pathids.problem(str(error.instance)) or _shorten(error.message)
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
     return _shorten(error.message)

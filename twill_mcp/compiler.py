@@ -13,6 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jsonschema import Draft202012Validator
+
+from twill_mcp import pathids
 from twill_mcp.errors import ERROR_OBJECT_SCHEMA
 from twill_mcp.overlay import OVERLAY, ToolOverlay
 from twill_mcp.spec import Spec, deref, resolve_ref
@@ -23,7 +26,6 @@ BODY_ARGUMENT = "body"
 # A non-object success body is returned under this key, since clients of the
 # 2025 protocol era accept only objects as structuredContent.
 RESULT_KEY = "result"
-NOT_ONLY_DOTS = "[^.]"
 
 Direction = Literal["input", "output"]
 ResponseKind = Literal["json", "event-stream", "binary", "none"]
@@ -73,6 +75,8 @@ class Operation:
     """The one argument sent as the whole JSON body, when the body is not flattened."""
     empty_json_body: bool
     """Send `{}` as the body: a write with no declared body, as Twill's own examples do."""
+    clears: tuple[tuple[str, str], ...] = ()
+    """(flag argument, body field): the flag set to true sends the field as `null`, which clears it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +209,7 @@ def _compile_input(
         if where == "path":
             path_params.append(pname)
             if schema.get("type", "string") == "string":
-                schema["minLength"] = max(1, schema.get("minLength", 1))
-                # Servers following the WHATWG URL standard (Node) read `%2E%2E` as `..` and climb,
-                # however it is encoded: a value of only dots is refused, not sent.
-                schema.setdefault("pattern", NOT_ONLY_DOTS)
+                schema.setdefault("pattern", pathids.PATTERN)
         else:
             query_params.append(pname)
         doc = arg_docs.get(pname) or param.get("description")
@@ -259,9 +260,12 @@ def _compile_input(
             raise CompileError(f"{op['operationId']}: local argument {local!r} shadows an API argument")
         properties[local] = copy.deepcopy(local_schema)
 
-    input_schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        input_schema["required"] = required
+    clears = _clear_flags(op["operationId"], properties, body_fields, edits)
+    for name, prop in properties.items():
+        properties[name] = _non_empty_strings(prop)
+
+    # `required` even when empty: strict-mode detectors (PydanticAI's) treat a schema without it as non-strict.
+    input_schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
     input_schema["additionalProperties"] = False
     operation = Operation(
         operation_id=op["operationId"],
@@ -272,8 +276,73 @@ def _compile_input(
         body_fields=body_fields,
         body_argument=body_argument,
         empty_json_body=body_node is None and method in ("POST", "PUT", "PATCH"),
+        clears=clears,
     )
     return input_schema, operation
+
+
+def _clear_flags(
+    operation_id: str, properties: dict[str, Any], body_fields: tuple[str, ...], edits: ToolOverlay
+) -> tuple[tuple[str, str], ...]:
+    """Nullable body fields whose `null` (= clear it) the overlay moves to a boolean argument.
+
+    A strict-mode model must send every property, and a framework that fills optional ones
+    with null would then clear the field of every partial update by accident. So the field
+    is published non-nullable (its null, like its "", then means "not given") and clearing
+    takes an explicit `true`.
+    """
+    clears: list[tuple[str, str]] = []
+    for field, flag in edits.get("clears", {}).items():
+        if field not in body_fields or not Draft202012Validator(properties[field]).is_valid(None):
+            raise CompileError(f"{operation_id}: {field!r} is not a nullable body field, so nothing clears it")
+        if flag in properties:
+            raise CompileError(f"{operation_id}: clear flag {flag!r} shadows an argument")
+        properties[field] = _not_nullable(properties[field])
+        doc = edits.get("arguments", {}).get(flag) or f"true sends {field}: null, which clears it; omit {field} then."
+        properties[flag] = {"type": "boolean", "description": doc}
+        clears.append((flag, field))
+    return tuple(clears)
+
+
+def _non_empty_strings(schema: Any) -> Any:
+    """The input schema with `minLength: 1` on every string that would accept "".
+
+    Twill reads an empty string as a bad value, never as a value (an empty id, cursor, agent
+    or title is a 400): saying so in the schema tells an agent, makes a required "" fail
+    before sending, and lets the argument checker read an optional "" as "not given".
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _non_empty_strings(out[key])
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: _non_empty_strings(sub) for name, sub in out["properties"].items()}
+    for key in ("anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [_non_empty_strings(sub) for sub in out[key]]
+    kind = out.get("type")
+    is_string = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    if is_string and Draft202012Validator(out).is_valid(""):
+        out["minLength"] = 1
+    return out
+
+
+def _not_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of `_nullable`."""
+    kind = schema.get("type")
+    if isinstance(kind, list) and "null" in kind:
+        rest = [k for k in kind if k != "null"]
+        schema = {**schema, "type": rest[0] if len(rest) == 1 else rest}
+        if "enum" in schema:
+            schema["enum"] = [v for v in schema["enum"] if v is not None]
+        return schema
+    parts = schema.get("anyOf")
+    if isinstance(parts, list) and {"type": "null"} in parts:
+        rest = [p for p in parts if p != {"type": "null"}]
+        return rest[0] if len(rest) == 1 and len(schema) == 1 else {**schema, "anyOf": rest}
+    return schema
 
 
 def _parameters(spec: Spec, item: dict[str, Any], op: dict[str, Any]) -> list[dict[str, Any]]:

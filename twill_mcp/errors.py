@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 # The machine-readable error object every error result carries under "error":
 # Twill's own envelope {"error": {"code", "message", "details"?}} plus what an agent
-# needs to decide its next step (status, retryable, retryAfter). Its full shape is
+# needs to decide its next step (status, retryable, retryAfter, hint). Its full shape is
 # explained once, in the server instructions; each outputSchema repeats only this.
 ERROR_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -73,6 +73,9 @@ class ToolCallError(Exception):
             error["retryAfter"] = self.retry_after
         if self.details is not None:
             error["details"] = self.details
+        # Some frameworks (PydanticAI) hand the model only the structured error, not the text.
+        if self.hint:
+            error["hint"] = self.hint
         return error
 
 

@@ -20,6 +20,8 @@ class ToolOverlay(TypedDict, total=False):
     """Descriptions of arguments, by name."""
     local_arguments: dict[str, dict[str, Any]]
     """Arguments of the tool itself (JSON Schemas), never sent to Twill."""
+    clears: dict[str, str]
+    """Nullable body field -> boolean argument that clears it (sends null); the field itself stops taking null."""
     action: str
     """The action in words ("cancel the task"), for messages about whether it happened."""
     toolset: str
@@ -154,8 +156,14 @@ OVERLAY: dict[str, ToolOverlay] = {
         "toolset": "scheduled",
     },
     "updateScheduledTask": {
-        "description": "Change some fields of a scheduled task; agentProviderId null clears the model override.",
-        "arguments": {"scheduledTaskId": SCHEDULE_ID},
+        "description": 'Change some fields of a scheduled task; fields left out (or null, or "") stay as they are. '
+        "To remove the model override, pass clearAgentProviderId: true instead of agentProviderId.",
+        "arguments": {
+            "scheduledTaskId": SCHEDULE_ID,
+            "agentProviderId": AGENT.replace("Omit for the default.", "Omit to keep the current one."),
+            "clearAgentProviderId": "true removes the model override: the schedule then runs with the default agent.",
+        },
+        "clears": {"agentProviderId": "clearAgentProviderId"},
         "action": "update the scheduled task",
         "idempotent": True,
         "toolset": "scheduled",

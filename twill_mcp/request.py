@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from twill_mcp import pathids
 from twill_mcp.compiler import Operation
+from twill_mcp.errors import InvalidArguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +28,17 @@ def encode_segment(value: Any) -> str:
     Everything outside RFC 3986's unreserved set is percent-encoded (UTF-8 for
     non-ASCII), so `/`, `?` and `#` can never end the segment, start a query or a
     fragment. A segment of only dots would be a relative step (`..` climbs to the
-    parent) for URL normalisers, so its dots are encoded too.
+    parent) for URL normalisers, so its dots are encoded too: the argument checker
+    refuses such ids, and this stays safe should anything else reach it.
     """
     segment = quote(_as_text(value), safe="")
-    if segment and set(segment) == {"."}:
+    if pathids.only_dots(segment):
         segment = "%2E" * len(segment)
     return segment
 
 
 def prepare_request(operation: Operation, arguments: dict[str, Any]) -> PreparedRequest:
+    arguments = _with_clears(operation, arguments)
     path = operation.path
     for name in operation.path_params:
         path = path.replace("{" + name + "}", encode_segment(arguments[name]))
@@ -54,6 +58,21 @@ def prepare_request(operation: Operation, arguments: dict[str, Any]) -> Prepared
     if operation.empty_json_body:
         return PreparedRequest(operation.method, path, params, {}, True)
     return PreparedRequest(operation.method, path, params)
+
+
+def _with_clears(operation: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A clear flag set to true becomes its field's `null`, the API's way to clear it."""
+    cleared = dict(arguments)
+    for flag, target in operation.clears:
+        if cleared.pop(flag, None) is not True:
+            continue
+        if target in cleared:
+            raise InvalidArguments(
+                f"{target} and {flag}: give a new {target} or {flag}: true, not both",
+                hint=f"Leave out {target} to clear it, or {flag} to set it; nothing was sent to Twill.",
+            )
+        cleared[target] = None
+    return cleared
 
 
 def _query_values(value: Any) -> list[str]:

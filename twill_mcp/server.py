@@ -25,7 +25,7 @@ SANDBOX_NOTICE = (
 INSTRUCTIONS = (
     "Tools for the Twill cloud coding-agent API (https://twill.ai). Every tool forwards one call to Twill "
     "with the user's API key. A failed call returns isError with structuredContent.error "
-    "{code, message, retryable, status?, retryAfter?}: follow its text, which says what to do next."
+    "{code, message, retryable, hint?, status?, retryAfter?}: follow its text, which says what to do next."
 )
 
 
