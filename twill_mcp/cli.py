@@ -12,26 +12,31 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
-from mcp import Client
 
 from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
-from twill_mcp.sandbox import Sandbox
 from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
 from twill_mcp.upstream import TwillHttp
+
+if TYPE_CHECKING:
+    # The emulator is imported only where a sandbox is asked for: serving starts without it.
+    from twill_mcp.sandbox import Sandbox
 
 logger = logging.getLogger("twill_mcp")
 COMMANDS = ("call", "sandbox")
@@ -137,13 +142,19 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
 
 async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
-        server = build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed)
-        await serve_stdio(server, grace=settings.call_timeout + 1)
+        await serve_stdio(
+            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed),
+            eof_grace=settings.call_timeout + 1,
+            stop_grace=shutdown_grace(settings),
+            read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],
+        )
 
 
 async def call_once(
     settings: Settings, tools: list[CompiledTool], name: str, arguments: dict[str, Any], sandboxed: bool
 ) -> types.CallToolResult:
+    from mcp import Client
+
     async with (
         TwillHttp(settings) as http,
         Client(
@@ -157,9 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "sandbox":
         return run_sandbox(args)
+    if args.command == "serve":
+        # Until serving starts nothing is in flight, so a host's stop signal ends start-up at once and quietly.
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda signum, frame: os._exit(0))
     with contextlib.ExitStack() as stack:
         try:
-            sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
+            sandbox = stack.enter_context(_start_sandbox()) if args.sandbox else None
             settings = load_settings(args, sandbox)
             tools = exposed_tools(settings)
             arguments = {}
@@ -194,9 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _start_sandbox(**options: Any) -> contextlib.AbstractContextManager[Sandbox]:
+    from twill_mcp.sandbox import Sandbox
+
+    return Sandbox.start(**options)
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        sandbox_cm = Sandbox.start(port=args.port, faults=args.faults)
+        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults)
         with sandbox_cm as sandbox:
             print(f"Twill emulator (sandbox) serving {sandbox.server.base_url}", flush=True)
             print(f"  demo key:  {sandbox.api_key}", flush=True)

@@ -1,0 +1,116 @@
+"""Time to first answer over stdio: spawn the server, write one request, time until its answer is on stdout.
+
+That is what a host waits for before it gives up (Claude Code sends the older `initialize` after
+about 2.5 s without an answer to `server/discover`; Gemini CLI gives a server 5 s). Measured for
+both protocol eras (`server/discover` for 2026-07-28, `initialize` for 2025-11-25), for twill-mcp
+and for a minimal server on the same low-level SDK (the floor no SDK-based server can beat):
+
+- cold: every module compiled from source, as on first start after an install or an upgrade
+  (a fresh, empty PYTHONPYCACHEPREFIX per spawn, so no cached bytecode is found);
+- warm: bytecode cached, as on every later start.
+
+Prints a table of medians, then the same figures as one JSON object.
+
+Usage: python bench/startup.py [RUNS]   (default 5 spawns per cell)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+DISCOVER = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "server/discover",
+    "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    },
+}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+}
+REQUESTS = {"server/discover (2026-07-28)": DISCOVER, "initialize (2025-11-25)": INITIALIZE}
+
+MINIMAL_SERVER = """
+import anyio
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+async def main():
+    server = Server("minimal")
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+anyio.run(main)
+"""
+SERVERS = {
+    "twill-mcp": [sys.executable, "-m", "twill_mcp"],
+    "minimal low-level SDK server": [sys.executable, "-c", MINIMAL_SERVER],
+}
+
+
+def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILL_", "PYTHONPYCACHEPREFIX"))}
+    with tempfile.TemporaryDirectory() as empty_cache:
+        if cold:
+            env["PYTHONPYCACHEPREFIX"] = empty_cache
+        started = time.perf_counter()
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        ) as process:
+            assert process.stdin is not None and process.stdout is not None
+            # Hosts write their first request at once, without waiting for the server to be ready.
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+            answer = json.loads(process.stdout.readline())
+            elapsed = time.perf_counter() - started
+            process.stdin.close()
+            process.wait(timeout=30)
+    if "result" not in answer:
+        raise SystemExit(f"{command}: {request['method']} was not answered with a result: {answer}")
+    return elapsed
+
+
+def main(runs: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for server, command in SERVERS.items():
+        for label, request in REQUESTS.items():
+            for cache in ("cold", "warm"):
+                first_answer_seconds(command, request, cold=False)  # leave the bytecode cache filled for "warm"
+                samples = [first_answer_seconds(command, request, cold=cache == "cold") for _ in range(runs)]
+                figures.setdefault(server, {}).setdefault(label, {})[cache] = round(statistics.median(samples), 3)
+    return figures
+
+
+def print_table(figures: dict[str, Any], runs: int) -> None:
+    print(f"time to first answer over stdio, median of {runs} spawns (seconds)")
+    print(f"{'server':30} {'request':30} {'cold':>6} {'warm':>6}")
+    for server, by_request in figures.items():
+        for label, by_cache in by_request.items():
+            print(f"{server:30} {label:30} {by_cache['cold']:>6.2f} {by_cache['warm']:>6.2f}")
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    result = main(count)
+    print_table(result, count)
+    print(json.dumps({"runs": count, "cpus": os.cpu_count(), "seconds": result}))
