@@ -77,7 +77,8 @@ def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: b
             env=env,
             text=True,
         ) as process:
-            assert process.stdin is not None and process.stdout is not None
+            assert process.stdin is not None
+            assert process.stdout is not None
             # Hosts write their first request at once, without waiting for the server to be ready.
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
@@ -91,13 +92,19 @@ def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: b
 
 
 def main(runs: int) -> dict[str, Any]:
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    for command in SERVERS.values():
+        first_answer_seconds(command, INITIALIZE, cold=False)  # fill the bytecode cache for the warm runs
+    # Interleaved, so that whatever else the machine is doing weighs on every cell alike.
+    for _ in range(runs):
+        for cache in ("cold", "warm"):
+            for label, request in REQUESTS.items():
+                for server, command in SERVERS.items():
+                    elapsed = first_answer_seconds(command, request, cold=cache == "cold")
+                    samples.setdefault((server, label, cache), []).append(elapsed)
     figures: dict[str, Any] = {}
-    for server, command in SERVERS.items():
-        for label, request in REQUESTS.items():
-            for cache in ("cold", "warm"):
-                first_answer_seconds(command, request, cold=False)  # leave the bytecode cache filled for "warm"
-                samples = [first_answer_seconds(command, request, cold=cache == "cold") for _ in range(runs)]
-                figures.setdefault(server, {}).setdefault(label, {})[cache] = round(statistics.median(samples), 3)
+    for (server, label, cache), seconds in samples.items():
+        figures.setdefault(server, {}).setdefault(label, {})[cache] = round(statistics.median(seconds), 3)
     return figures
 
 
