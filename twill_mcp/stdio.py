@@ -36,6 +36,7 @@ from mcp_types.jsonrpc import JSONRPCError, JSONRPCNotification, JSONRPCRequest,
 from pydantic import ValidationError
 
 from twill_mcp.draining import InFlight
+from twill_mcp.eras import serve_both_eras
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ async def serve_stdio(
         async with anyio.create_task_group() as tasks:
             await tasks.start(_stop_on_signals, lines, reader, in_flight, stop_grace)
             lines.start()
-            await server.run(reader, writer, server.create_initialization_options())
+            await serve_both_eras(server, reader, writer, server.create_initialization_options())
             tasks.cancel_scope.cancel()
 
 
