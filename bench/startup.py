@@ -9,7 +9,9 @@ and for a minimal server on the same low-level SDK (the floor no SDK-based serve
   (a fresh, empty PYTHONPYCACHEPREFIX per spawn, so no cached bytecode is found);
 - warm: bytecode cached, as on every later start.
 
-Prints a table of medians, then the same figures as one JSON object.
+Each spawn is timed twice: the wall-clock time a host waits, and the CPU time the server spent until
+its answer (from /proc, on Linux), which other load on the machine hardly changes: on a busy machine
+compare the CPU figures. Prints a table of medians, then the same figures as one JSON object.
 
 Usage: python bench/startup.py [RUNS]   (default 5 spawns per cell)
 """
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 DISCOVER = {
@@ -63,7 +66,17 @@ SERVERS = {
 }
 
 
-def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: bool) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a live process has used, or None where /proc is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: bool) -> tuple[float, float | None]:
+    """Wall-clock and CPU seconds from spawn to the answer on stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILL_", "PYTHONPYCACHEPREFIX"))}
     with tempfile.TemporaryDirectory() as empty_cache:
         if cold:
@@ -84,15 +97,16 @@ def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: b
             process.stdin.flush()
             answer = json.loads(process.stdout.readline())
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(process.pid)
             process.stdin.close()
             process.wait(timeout=30)
     if "result" not in answer:
         raise SystemExit(f"{command}: {request['method']} was not answered with a result: {answer}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main(runs: int) -> dict[str, Any]:
-    samples: dict[tuple[str, str, str], list[float]] = {}
+    samples: dict[tuple[str, str, str], list[tuple[float, float | None]]] = {}
     for command in SERVERS.values():
         first_answer_seconds(command, INITIALIZE, cold=False)  # fill the bytecode cache for the warm runs
     # Interleaved, so that whatever else the machine is doing weighs on every cell alike.
@@ -100,20 +114,24 @@ def main(runs: int) -> dict[str, Any]:
         for cache in ("cold", "warm"):
             for label, request in REQUESTS.items():
                 for server, command in SERVERS.items():
-                    elapsed = first_answer_seconds(command, request, cold=cache == "cold")
-                    samples.setdefault((server, label, cache), []).append(elapsed)
+                    timed = first_answer_seconds(command, request, cold=cache == "cold")
+                    samples.setdefault((server, label, cache), []).append(timed)
     figures: dict[str, Any] = {}
-    for (server, label, cache), seconds in samples.items():
-        figures.setdefault(server, {}).setdefault(label, {})[cache] = round(statistics.median(seconds), 3)
+    for (server, label, cache), timings in samples.items():
+        cell = figures.setdefault(server, {}).setdefault(label, {})
+        cell[cache] = round(statistics.median(wall for wall, _ in timings), 3)
+        cpu = [seconds for _, seconds in timings if seconds is not None]
+        cell[f"{cache}_cpu"] = round(statistics.median(cpu), 3) if cpu else None
     return figures
 
 
 def print_table(figures: dict[str, Any], runs: int) -> None:
-    print(f"time to first answer over stdio, median of {runs} spawns (seconds)")
-    print(f"{'server':30} {'request':30} {'cold':>6} {'warm':>6}")
+    print(f"time to first answer over stdio, median of {runs} spawns (seconds; wall clock, and CPU time used)")
+    print(f"{'server':30} {'request':30} {'cold':>6} {'warm':>6} {'cold CPU':>9} {'warm CPU':>9}")
     for server, by_request in figures.items():
-        for label, by_cache in by_request.items():
-            print(f"{server:30} {label:30} {by_cache['cold']:>6.2f} {by_cache['warm']:>6.2f}")
+        for label, cell in by_request.items():
+            cpu = [f"{cell[key]:>9.2f}" if cell[key] is not None else f"{'-':>9}" for key in ("cold_cpu", "warm_cpu")]
+            print(f"{server:30} {label:30} {cell['cold']:>6.2f} {cell['warm']:>6.2f} {' '.join(cpu)}")
 
 
 if __name__ == "__main__":

@@ -93,11 +93,6 @@ class _DrainingReader:
         self.grace = grace
         """How long requests in flight may still run once the input has ended."""
 
-    @property
-    def last_context(self) -> Any:
-        # The SDK reads the sender's context from the stream it was given.
-        return getattr(self._inner, "last_context", None)
-
     async def receive(self) -> Incoming:
         while True:
             try:
