@@ -86,7 +86,7 @@ def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: b
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env=env,
             text=True,
         ) as process:
@@ -95,11 +95,13 @@ def first_answer_seconds(command: list[str], request: dict[str, Any], *, cold: b
             # Hosts write their first request at once, without waiting for the server to be ready.
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
-            answer = json.loads(process.stdout.readline())
+            line = process.stdout.readline()
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(process.pid)
-            process.stdin.close()
-            process.wait(timeout=30)
+            _, stderr = process.communicate(timeout=30)
+    if not line:
+        raise SystemExit(f"{command} exited without answering:\n{stderr}")
+    answer = json.loads(line)
     if "result" not in answer:
         raise SystemExit(f"{command}: {request['method']} was not answered with a result: {answer}")
     return elapsed, cpu
