@@ -206,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("twill-mcp %s serving %d tools over stdio; Twill API: %s", __version__, len(tools), where)
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve, settings, tools, sandbox is not None)
-    return 0
+    # Every request is answered or logged as cut. Tearing the interpreter down would free every SDK model
+    # one by one, a few hundred ms that a host stopping the server waits through: skip it.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def _start_sandbox(**options: Any) -> contextlib.AbstractContextManager[Sandbox]:
