@@ -54,6 +54,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger (doctor quiets it to ERROR); tests that run it in-process must not
+    leave that to the next test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in ("httpx2", "httpcore2", "httpx", "httpcore")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, named_level in levels.items():
+        logging.getLogger(name).setLevel(named_level)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

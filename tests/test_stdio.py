@@ -17,6 +17,11 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
 
 
 def cancel(request_id: int, task: Any) -> dict[str, Any]:
@@ -122,3 +127,19 @@ def test_a_request_the_client_cancelled_does_not_hold_back_the_exit(fake_twill: 
         process.stdin.close()
         process.wait(timeout=20)
     assert time.monotonic() - started < 5
+
+
+def test_an_initialize_sent_after_server_discover_is_answered_and_each_era_keeps_being_served(
+    fake_twill: FakeTwill,
+) -> None:
+    # What Claude Code sends when server/discover is slow to be answered: both openings, then requests of either era.
+    discover = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": ENVELOPE}}
+    modern_list = {"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": ENVELOPE}}
+    legacy_list = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
+    done, _ = run_raw(server_env(fake_twill), discover, {**INITIALIZE, "id": 2}, INITIALIZED, legacy_list, modern_list)
+    answers = responses(done.stdout)
+    assert "2026-07-28" in answers[1]["result"]["supportedVersions"]
+    assert answers[2]["result"]["protocolVersion"] == "2025-11-25"
+    legacy_tools = [tool["name"] for tool in answers[3]["result"]["tools"]]
+    assert legacy_tools == [tool["name"] for tool in answers[4]["result"]["tools"]]
+    assert "cancel_task" in legacy_tools

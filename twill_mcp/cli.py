@@ -14,28 +14,33 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
-from mcp import Client
 
 from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import Credentials, fixed
 from twill_mcp.doctor import diagnose, render
+from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
-from twill_mcp.sandbox import Sandbox
 from twill_mcp.server import build_server, mcp_tool
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
 from twill_mcp.terminal import ProgressLine
 from twill_mcp.upstream import TwillHttp
+
+if TYPE_CHECKING:
+    # The emulator is imported only where a sandbox is asked for: serving starts without it.
+    from twill_mcp.sandbox import Sandbox
 
 logger = logging.getLogger("twill_mcp")
 COMMANDS = ("call", "sandbox", "tools", "doctor")
@@ -163,8 +168,12 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
 
 async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
-        server = build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed)
-        await serve_stdio(server, grace=settings.call_timeout + 1)
+        await serve_stdio(
+            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed),
+            eof_grace=settings.call_timeout + 1,
+            stop_grace=shutdown_grace(settings),
+            read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],
+        )
 
 
 async def call_once(
@@ -175,6 +184,8 @@ async def call_once(
     sandboxed: bool,
     progress: ProgressLine | None = None,
 ) -> types.CallToolResult:
+    from mcp import Client
+
     async with (
         TwillHttp(settings) as http,
         Client(
@@ -192,9 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_tools(args)
     if args.command == "doctor":
         return run_doctor(args)
+    if args.command == "serve":
+        # Until serving starts nothing is in flight, so a host's stop signal ends start-up at once and quietly.
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda signum, frame: os._exit(0))
     with contextlib.ExitStack() as stack:
         try:
-            sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
+            sandbox = stack.enter_context(_start_sandbox()) if args.sandbox else None
             settings = load_settings(args, sandbox)
             tools = exposed_tools(settings)
             arguments = {}
@@ -231,12 +246,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("twill-mcp %s serving %d tools over stdio; Twill API: %s", __version__, len(tools), where)
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve, settings, tools, sandbox is not None)
-    return 0
+    # Every request is answered or logged as cut. Tearing the interpreter down would free every SDK model
+    # one by one, a few hundred ms that a host stopping the server waits through: skip it.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _start_sandbox(**options: Any) -> contextlib.AbstractContextManager[Sandbox]:
+    from twill_mcp.sandbox import Sandbox
+
+    return Sandbox.start(**options)
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        sandbox_cm = Sandbox.start(port=args.port, faults=args.faults)
+        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults)
         with sandbox_cm as sandbox:
             print(f"Twill emulator (sandbox) serving {sandbox.server.base_url}", flush=True)
             print(f"  demo key:  {sandbox.api_key}", flush=True)
@@ -277,7 +302,7 @@ def tools_table(tools: Sequence[CompiledTool]) -> str:
 def run_doctor(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         try:
-            sandbox = stack.enter_context(Sandbox.start()) if args.sandbox else None
+            sandbox = stack.enter_context(_start_sandbox()) if args.sandbox else None
         except (ConfigError, OSError) as exc:
             print(f"twill-mcp doctor: cannot start the sandbox: {exc}", file=sys.stderr)
             return 2

@@ -29,6 +29,7 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_CONNECT_TIMEOUT": "connect_timeout",
     "TWILL_MCP_READ_TIMEOUT": "read_timeout",
     "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
+    "TWILL_MCP_SHUTDOWN_GRACE": "shutdown_grace",
     "TWILL_MCP_MAX_RESPONSE_BYTES": "max_response_bytes",
     "TWILL_MCP_MAX_RETRIES": "max_retries",
     "TWILL_MCP_RATE_LIMIT": "rate_limit",
@@ -48,6 +49,9 @@ class Settings(BaseModel):
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
+    shutdown_grace: float = Field(
+        3.0, ge=0, le=30, description="Seconds calls in flight may finish in after SIGINT/SIGTERM (hosts then kill)."
+    )
     max_response_bytes: int = Field(1024 * 1024, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
     rate_limit: int = Field(100, ge=0, description="Requests per minute per key; 0 turns the client-side budget off.")

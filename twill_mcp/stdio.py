@@ -1,18 +1,32 @@
-"""Serve MCP over stdio, answering every request read before stdin closed.
+"""Serve MCP over stdio, answering every request read before the input ended or a stop signal came.
 
 When a host closes stdin, the SDK ends the session at once and answers requests
 still in flight with "Connection closed". For a call that was already sent to
 Twill that hides the real outcome (was the task cancelled?). So end-of-input is
 held back until every request read so far has been answered, for at most the
 call deadline, then the server exits.
+
+Hosts stop a stdio server with SIGINT, then SIGTERM, then SIGKILL, without closing stdin first.
+The first SIGINT or SIGTERM stops reading (as if stdin had ended) and gives the requests in
+flight the shutdown grace (`draining.py`); a second one exits at once. Stdin is read by a
+daemon thread of our own because the SDK's reader blocks in a worker thread that cannot be
+interrupted, so a stop would wait for the host's next line.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+import signal
+import sys
+import threading
+from collections.abc import Collection
+from typing import Any, cast
 
 import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -21,60 +35,79 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData
 from mcp_types.jsonrpc import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from pydantic import ValidationError
 
+from twill_mcp.draining import InFlight
+from twill_mcp.eras import serve_both_eras
+
 logger = logging.getLogger(__name__)
 
 Incoming = SessionMessage | Exception
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class _Unanswered:
-    def __init__(self) -> None:
-        self._ids: set[Any] = set()
-        self._empty = anyio.Event()
-        self._empty.set()
+class _StdinLines:
+    """The lines of stdin, until it ends or `stop()` is called."""
 
-    def add(self, request_id: Any) -> None:
-        self._ids.add(request_id)
-        if self._empty.is_set():
-            self._empty = anyio.Event()
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._send, self._receive = anyio.create_memory_object_stream[str]()
 
-    def discard(self, request_id: Any) -> None:
-        self._ids.discard(request_id)
-        if not self._ids:
-            self._empty.set()
+    def start(self) -> None:
+        token = anyio.lowlevel.current_token()
+        threading.Thread(target=self._pump, args=(token,), name="stdin", daemon=True).start()
 
-    async def wait_empty(self) -> None:
-        await self._empty.wait()
+    def _pump(self, token: anyio.lowlevel.EventLoopToken) -> None:
+        # Raw reads, not sys.stdin: a daemon thread blocked inside a buffered reader aborts the interpreter at exit.
+        pending = b""
+        try:
+            while chunk := os.read(self._fd, 65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    # As the SDK's own reader decodes: bad UTF-8 becomes U+FFFD and then a parse error.
+                    anyio.from_thread.run(self._send.send, line.decode("utf-8", errors="replace"), token=token)
+            if pending:
+                anyio.from_thread.run(self._send.send, pending.decode("utf-8", errors="replace"), token=token)
+            anyio.from_thread.run_sync(self._send.close, token=token)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.RunFinishedError, OSError):
+            pass  # stopped, or the loop is gone: nobody wants the rest
+
+    def stop(self) -> None:
+        self._send.close()
+
+    def __aiter__(self) -> _StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
 
 
 class _DrainingReader:
     def __init__(
-        self, inner: ReadStream[Incoming], writer: WriteStream[SessionMessage], unanswered: _Unanswered, grace: float
+        self, inner: ReadStream[Incoming], writer: WriteStream[SessionMessage], in_flight: InFlight, grace: float
     ) -> None:
         self._inner = inner
         self._writer = writer
-        self._unanswered = unanswered
-        self._grace = grace
-
-    @property
-    def last_context(self) -> Any:
-        # The SDK reads the sender's context from the stream it was given.
-        return getattr(self._inner, "last_context", None)
+        self._in_flight = in_flight
+        self.grace = grace
+        """How long requests in flight may still run once the input has ended."""
 
     async def receive(self) -> Incoming:
         while True:
             try:
                 item = await self._inner.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                with anyio.move_on_after(self._grace):
-                    await self._unanswered.wait_empty()
+                await self._in_flight.drain(self.grace)
                 raise
             if isinstance(item, SessionMessage):
                 message = item.message
                 if isinstance(message, JSONRPCRequest):
-                    self._unanswered.add(message.id)
+                    tool = (message.params or {}).get("name") if message.method == "tools/call" else None
+                    self._in_flight.add(message.id, message.method, tool if isinstance(tool, str) else None)
                 elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
                     # A cancelled request is never answered: do not wait for it at EOF.
-                    self._unanswered.discard((message.params or {}).get("requestId"))
+                    self._in_flight.discard((message.params or {}).get("requestId"))
                 return item
             # The SDK drops a line it cannot decode without a word; JSON-RPC 2.0 says to answer it.
             await self._writer.send(SessionMessage(_undecodable(item)))
@@ -99,14 +132,19 @@ class _DrainingReader:
 
 
 class _AnswerTracker:
-    def __init__(self, inner: WriteStream[SessionMessage], unanswered: _Unanswered) -> None:
+    def __init__(self, inner: WriteStream[SessionMessage], in_flight: InFlight) -> None:
         self._inner = inner
-        self._unanswered = unanswered
+        self._in_flight = in_flight
 
     async def send(self, item: SessionMessage, /) -> None:
+        message = item.message
+        if isinstance(message, JSONRPCError) and message.id is not None and (lost := self._in_flight.lost(message.id)):
+            # The SDK answers a request cut at exit with a bare "Connection closed"; say what it means.
+            error = message.error.model_copy(update={"message": f"twill-mcp stopped: {lost}"})
+            item = SessionMessage(message.model_copy(update={"error": error}), metadata=item.metadata)
         await self._inner.send(item)
-        if isinstance(item.message, JSONRPCResponse | JSONRPCError):
-            self._unanswered.discard(item.message.id)
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            self._in_flight.discard(message.id)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -132,13 +170,45 @@ def _undecodable(exc: Exception) -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=what))
 
 
-async def serve_stdio(server: Server[Any], *, grace: float) -> None:
-    """Run `server` on this process's stdin/stdout until stdin closes and every request is answered."""
-    unanswered = _Unanswered()
-    async with stdio_server() as (read_stream, write_stream):
-        writer = _AnswerTracker(write_stream, unanswered)
-        await server.run(
-            _DrainingReader(read_stream, writer, unanswered, grace),
-            writer,
-            server.create_initialization_options(),
-        )
+async def serve_stdio(
+    server: Server[Any], *, eof_grace: float, stop_grace: float, read_only_tools: Collection[str]
+) -> None:
+    """Run `server` on this process's stdin/stdout until stdin ends or a stop signal comes, then drain.
+
+    `eof_grace` bounds the wait for answers after stdin ends, `stop_grace` after SIGINT/SIGTERM.
+    """
+    in_flight = InFlight(read_only_tools)
+    lines = _StdinLines(sys.stdin.fileno())
+    async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
+        writer = _AnswerTracker(write_stream, in_flight)
+        reader = _DrainingReader(read_stream, writer, in_flight, eof_grace)
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(_stop_on_signals, lines, reader, in_flight, stop_grace)
+            lines.start()
+            await serve_both_eras(server, reader, writer, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+async def _stop_on_signals(
+    lines: _StdinLines,
+    reader: _DrainingReader,
+    in_flight: InFlight,
+    grace: float,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        task_status.started()
+        stopping = False
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if stopping:
+                in_flight.cut_all(f"at once on a second {name}")
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
+                os._exit(128 + signum)
+            stopping = True
+            logger.info("%s: reading no more requests; %d in flight get up to %g s", name, len(in_flight), grace)
+            reader.grace = min(reader.grace, grace)
+            in_flight.hurry(grace)
+            lines.stop()
