@@ -1,0 +1,293 @@
+"""Serve MCP over streamable HTTP: the SDK's app under uvicorn, stateless in both protocol eras.
+
+No request depends on an earlier one (2026-07-28 is stateless by construction; 2025-11-25
+clients get the SDK's `stateless_http`), so any worker or replica can serve any request and
+a plain round-robin load balancer needs no sticky sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+import uvicorn
+from mcp.server.caching import CacheHint, validate_cache_hints
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from twill_mcp import __version__
+from twill_mcp.arguments import MAX_ARGUMENT_BYTES
+from twill_mcp.compiler import CompiledTool
+from twill_mcp.config import Settings, is_loopback
+from twill_mcp.credentials import CredentialsFor
+from twill_mcp.errors import ConfigError
+from twill_mcp.http_auth import InboundAuth, credentials_for
+from twill_mcp.server import build_server
+from twill_mcp.upstream import TwillHttp
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+# Arguments are capped at MAX_ARGUMENT_BYTES; the envelope and \u-escaped text need headroom, no more.
+MAX_REQUEST_BODY_BYTES = 4 * MAX_ARGUMENT_BYTES
+# The list is the same for every caller and fixed for the life of a process; a redeploy may change it.
+TOOLS_LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
+# What the SDK would allow on loopback, plus the port-less forms a proxy on port 80 sends.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+WORKER_SETTINGS_VARIABLE = "TWILL_MCP_WORKER_SETTINGS"
+
+
+def check_service(settings: Settings) -> None:
+    """Refuse a configuration that would expose the server unprotected, saying what to set."""
+    if is_loopback(settings.host):
+        return
+    if settings.auth == "env" and settings.http_token is None:
+        raise ConfigError(
+            f"serving on {settings.host} (not loopback) with --auth env would let anyone reach the network use "
+            "this server's Twill key: set TWILL_MCP_HTTP_TOKEN (callers then send Authorization: Bearer <token>), "
+            "or use --auth passthrough (each caller sends their own Twill key)"
+        )
+    if not settings.allowed_hosts:
+        raise ConfigError(
+            f"serving on {settings.host} (not loopback) needs --allowed-hosts (TWILL_MCP_ALLOWED_HOSTS): the "
+            "Host names clients use to reach this server, e.g. mcp.example.com,mcp.example.com:*; and "
+            "--allowed-origins (TWILL_MCP_ALLOWED_ORIGINS) for browser-based clients. They protect against "
+            "DNS rebinding."
+        )
+
+
+def check_auth_mode(settings: Settings) -> None:
+    if settings.auth == "passthrough" and settings.http_token is not None:
+        raise ConfigError(
+            "TWILL_MCP_HTTP_TOKEN applies to --auth env only: with --auth passthrough the Authorization "
+            "header carries each caller's own Twill key"
+        )
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection: Host and Origin must be ones this server is meant to be reached by."""
+    hosts = list(settings.allowed_hosts)
+    origins = list(settings.allowed_origins)
+    if is_loopback(settings.host):
+        hosts += [form for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
+        origins += [f"http://{form}" for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool) -> ASGIApp:
+    """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
+    credentials = credentials_for(settings)
+    http = TwillHttp(settings)
+    server = build_server(http, list(tools), sandbox=sandboxed)
+    server.cache_hints = validate_cache_hints({"tools/list": TOOLS_LIST_CACHE})
+    server.middleware.append(ToolCallLog(credentials))
+    server.lifespan = _closing(http)
+    app = server.streamable_http_app(
+        streamable_http_path=settings.path,
+        json_response=settings.json_response,
+        stateless_http=True,
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        transport_security=transport_security(settings),
+        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
+    )
+    return InboundAuth(CancelOnDisconnect(app), settings, open_paths=frozenset({HEALTH_PATH}))
+
+
+async def _healthz(request: Request) -> Response:
+    # Liveness of this process only: a health check must not spend the Twill rate limit.
+    return JSONResponse({"status": "ok"})
+
+
+def _closing(http: TwillHttp) -> Any:
+    @asynccontextmanager
+    async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            await http.aclose()
+
+    return lifespan
+
+
+class CancelOnDisconnect:
+    """A client that goes away mid-call cancels the call, and with it the request to Twill.
+
+    Once the request body is in, the connection is watched for `http.disconnect`; on one,
+    the request's handling is cancelled, as `notifications/cancelled` does over stdio.
+    The SDK does this itself only for 2026-07-28 SSE responses.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        body_read = anyio.Event()
+        gone = anyio.Event()
+        answered = False
+
+        async def app_receive() -> Message:
+            if body_read.is_set():
+                # Only the watcher reads the connection now; the app learns of the disconnect from it.
+                await gone.wait()
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone.set()
+            elif not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def app_send(message: Message) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                await body_read.wait()
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone.set()
+                if not answered:
+                    logger.info("client disconnected before the answer: cancelling its request")
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            await self._app(scope, app_receive, app_send)
+            tg.cancel_scope.cancel()
+
+
+class ToolCallLog:
+    """One line per tool call: tool, outcome, time, whose key (as a fingerprint) and protocol era."""
+
+    def __init__(self, credentials: CredentialsFor) -> None:
+        self._credentials = credentials
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        started = time.monotonic()
+        outcome = "cancelled"
+        try:
+            result = await call_next(ctx)
+            outcome = _outcome(result)
+            return result
+        except MCPError as exc:
+            outcome = f"protocol error {exc.error.code}"
+            raise
+        finally:
+            logger.info(
+                "tools/call %s -> %s in %.0f ms (%s, protocol %s)",
+                (ctx.params or {}).get("name"),
+                outcome,
+                (time.monotonic() - started) * 1000,
+                self._credentials(ctx).fingerprint,
+                ctx.protocol_version,
+            )
+
+
+def _outcome(result: HandlerResult) -> str:
+    if isinstance(result, types.CallToolResult):
+        result = result.model_dump(by_alias=True, exclude_none=True)
+    if not isinstance(result, dict) or not result.get("isError"):
+        return "ok"
+    error = (result.get("structuredContent") or {}).get("error") or {}
+    return f"error {error.get('code', 'unknown')}"
+
+
+def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool, where: str) -> None:
+    """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
+    check_auth_mode(settings)
+    check_service(settings)
+    _quiet_sdk(settings.log_level)
+    # Worker processes cannot inherit an app object: each builds its own from an import string.
+    several = settings.workers > 1
+    config = uvicorn.Config(
+        "twill_mcp.http_service:worker_app" if several else build_app(settings, tools, sandboxed=sandboxed),
+        factory=several,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # Our own stderr logging (with its redaction) stays in charge; the per-call line replaces access logs.
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.call_timeout) + 1,
+    )
+    ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
+    ready += f"; auth: {settings.auth}"
+    if not several:
+        _Server(config, settings, ready).run()
+        return
+    os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
+    socket = config.bind_socket()
+    logger.info(ready + " (%d workers)", _url(settings, socket.getsockname()[1]), settings.workers)
+    uvicorn.supervisors.Multiprocess(config, target=_Server(config, settings, None).run, sockets=[socket]).run()
+
+
+def _quiet_sdk(level: str) -> None:
+    # Stateless serving ends a transport per request, which the SDK logs at INFO: noise, per request.
+    logging.getLogger("mcp.server.streamable_http").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying where it serves once it accepts connections (port 0 resolved)."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings, ready: str | None) -> None:
+        super().__init__(config)
+        self._settings = settings
+        self._ready = ready
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._ready and self.servers:
+            logger.info(self._ready, _url(self._settings, self.servers[0].sockets[0].getsockname()[1]))
+
+
+def _url(settings: Settings, port: int) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{port}{settings.path}"
+
+
+def _worker_settings(settings: Settings, sandboxed: bool) -> str:
+    """What a worker process needs to rebuild the app; secrets stay where they came from (env or file)."""
+    values = settings.model_dump(mode="json", exclude={"api_key", "http_token"})
+    if sandboxed and settings.api_key is not None:
+        values["api_key"] = settings.api_key.get_secret_value()  # the emulator's demo key, not a secret
+    return json.dumps({"settings": values, "sandboxed": sandboxed})
+
+
+def worker_app() -> ASGIApp:
+    """The app in a `--workers` process: the parent's settings, from the environment it passed down."""
+    from twill_mcp.cli import exposed_tools  # the CLI decides the surface; importing it at the top would cycle
+    from twill_mcp.logs import configure_logging
+
+    passed = json.loads(os.environ[WORKER_SETTINGS_VARIABLE])
+    values = passed["settings"]
+    if "api_key" in values:
+        values["api_key"] = SecretStr(values["api_key"])
+    settings = Settings.load(**values)
+    secrets = [s.get_secret_value() for s in (settings.api_key, settings.http_token) if s is not None]
+    configure_logging(settings.log_level, secrets=secrets)
+    _quiet_sdk(settings.log_level)
+    return build_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
