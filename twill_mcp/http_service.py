@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -23,6 +25,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_REQUEST
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -104,7 +107,7 @@ def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: b
         transport_security=transport_security(settings),
         custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
     )
-    return InboundAuth(CancelOnDisconnect(app), settings, open_paths=frozenset({HEALTH_PATH}))
+    return InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
 
 
 async def _healthz(request: Request) -> Response:
@@ -176,6 +179,51 @@ class CancelOnDisconnect:
             tg.cancel_scope.cancel()
 
 
+class JsonRpcRefusals:
+    """The SDK's plain-text refusals (wrong Content-Type, foreign Host or Origin, body too large)
+    as JSON-RPC errors with the same status, so every client can parse why it was refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        held: Message | None = None
+        text = b""
+
+        async def app_send(message: Message) -> None:
+            nonlocal held, text
+            if message["type"] == "http.response.start" and _plain_refusal(message):
+                held = message
+                return
+            if held is None:
+                await send(message)
+                return
+            text += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            error = {
+                "code": INVALID_REQUEST,
+                "message": text.decode("utf-8", "replace") or HTTPStatus(held["status"]).phrase,
+            }
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+            headers = [(k, v) for k, v in held["headers"] if k.lower() not in (b"content-type", b"content-length")]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self._app(scope, receive, app_send)
+
+
+def _plain_refusal(start: Message) -> bool:
+    if not 400 <= start["status"] < 500 or start["status"] == 401:
+        return False
+    content_type = dict(start.get("headers", [])).get(b"content-type", b"")
+    return not content_type or content_type.startswith(b"text/plain")
+
+
 class ToolCallLog:
     """One line per tool call: tool, outcome, time, whose key (as a fingerprint) and protocol era."""
 
@@ -221,19 +269,8 @@ def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: 
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
-    config = uvicorn.Config(
-        "twill_mcp.http_service:worker_app" if several else build_app(settings, tools, sandboxed=sandboxed),
-        factory=several,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        # Our own stderr logging (with its redaction) stays in charge; the per-call line replaces access logs.
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.call_timeout) + 1,
-    )
+    app = "twill_mcp.http_service:worker_app" if several else build_app(settings, tools, sandboxed=sandboxed)
+    config = uvicorn_config(settings, app)
     ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
     ready += f"; auth: {settings.auth}"
     if not several:
@@ -243,6 +280,23 @@ def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: 
     socket = config.bind_socket()
     logger.info(ready + " (%d workers)", _url(settings, socket.getsockname()[1]), settings.workers)
     uvicorn.supervisors.Multiprocess(config, target=_Server(config, settings, None).run, sockets=[socket]).run()
+
+
+def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # Our own stderr logging (with its redaction) stays in charge; the per-call line replaces access logs.
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        # SIGTERM: stop accepting, let calls in flight finish within their deadline, then exit.
+        timeout_graceful_shutdown=math.ceil(settings.call_timeout) + 1,
+    )
 
 
 def _quiet_sdk(level: str) -> None:
