@@ -47,7 +47,8 @@ def serving(settings: Settings) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the HTTP service did not start"
+        assert thread.is_alive(), "the HTTP service stopped while starting"
+        assert time.monotonic() < deadline, "the HTTP service did not start in time"
         time.sleep(0.005)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
