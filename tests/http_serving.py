@@ -41,8 +41,13 @@ def settings_for(fake: FakeTwill, **overrides: Any) -> Settings:
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
-    """Serve `settings` until the block ends; yields the MCP endpoint's URL."""
-    server = uvicorn.Server(uvicorn_config(settings, build_app(settings, exposed_tools(settings), sandboxed=False)))
+    """Serve `settings` until the block ends; yields the MCP endpoint's URL.
+
+    Always on 127.0.0.1, whatever `settings.host` says: the app is configured for that host
+    (auth, allowed hosts), but a test never listens beyond this machine.
+    """
+    app = build_app(settings, exposed_tools(settings), sandboxed=False)
+    server = uvicorn.Server(uvicorn_config(settings.model_copy(update={"host": "127.0.0.1"}), app))
     thread = threading.Thread(target=server.run, name="twill-mcp-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT
@@ -60,7 +65,8 @@ def serving(settings: Settings) -> Iterator[str]:
 
 @asynccontextmanager
 async def mcp_client(url: str, mode: str, headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    """The SDK's own client over its streamable HTTP transport, in `mode` (legacy or 2026-07-28)."""
+    """The SDK's own client over its streamable HTTP transport, in `mode` (an era, or the SDK's "legacy")."""
+    mode = "legacy" if mode == LEGACY else mode
     async with (
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,

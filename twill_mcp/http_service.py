@@ -278,8 +278,10 @@ def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: 
         return
     os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
     socket = config.bind_socket()
+    # Listening now, not when the first worker is up, so that connections queue until one is.
+    socket.listen(config.backlog)
     logger.info(ready + " (%d workers)", _url(settings, socket.getsockname()[1]), settings.workers)
-    uvicorn.supervisors.Multiprocess(config, target=_Server(config, settings, None).run, sockets=[socket]).run()
+    uvicorn.supervisors.Multiprocess(config, sockets=[socket]).run()
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
@@ -307,14 +309,14 @@ def _quiet_sdk(level: str) -> None:
 class _Server(uvicorn.Server):
     """uvicorn's server, saying where it serves once it accepts connections (port 0 resolved)."""
 
-    def __init__(self, config: uvicorn.Config, settings: Settings, ready: str | None) -> None:
+    def __init__(self, config: uvicorn.Config, settings: Settings, ready: str) -> None:
         super().__init__(config)
         self._settings = settings
         self._ready = ready
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         await super().startup(sockets)
-        if self.started and self._ready and self.servers:
+        if self.started and self.servers:
             logger.info(self._ready, _url(self._settings, self.servers[0].sockets[0].getsockname()[1]))
 
 
