@@ -29,7 +29,6 @@ from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import Credentials, fixed
 from twill_mcp.doctor import diagnose, render
 from twill_mcp.errors import ConfigError
-from twill_mcp.http_service import serve_http
 from twill_mcp.logs import configure_logging
 from twill_mcp.sandbox import Sandbox
 from twill_mcp.server import build_server, mcp_tool
@@ -268,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1 if result.is_error else 0
         if settings.transport == "http":
+            # Imported here: stdio, the common case, need not pay for loading uvicorn.
+            from twill_mcp.http_service import serve_http
+
             try:
                 with contextlib.suppress(KeyboardInterrupt):
                     serve_http(settings, tools, sandboxed=sandbox is not None, where=where)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
@@ -23,9 +22,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp.config import Settings, is_token
 from twill_mcp.credentials import Credentials, CredentialsFor
-
-# W3C Trace Context, version 00: anything else is not forwarded, so no caller-chosen text reaches Twill.
-TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def bearer(headers: Headers) -> str | None:
@@ -106,11 +102,11 @@ def credentials_for(settings: Settings) -> CredentialsFor:
 
 
 def traceparent_of(ctx: ServerRequestContext[Any]) -> str | None:
-    """The caller's W3C trace context: from the request's `_meta` (2026-07-28), else its HTTP header."""
-    candidates = [(ctx.meta or {}).get("traceparent")]
-    if ctx.request is not None:
-        candidates.append(ctx.request.headers.get("traceparent"))
-    for value in candidates:
-        if isinstance(value, str) and TRACEPARENT.match(value.strip()):
-            return value.strip()
-    return None
+    """The caller's W3C trace context: from the request's `_meta` (2026-07-28), else its HTTP header.
+
+    `Credentials` drops a malformed one, so no caller-chosen text reaches Twill.
+    """
+    value = (ctx.meta or {}).get("traceparent")
+    if value is None and ctx.request is not None:
+        value = ctx.request.headers.get("traceparent")
+    return value.strip() if isinstance(value, str) else None

@@ -11,34 +11,26 @@ import json
 import logging
 import math
 import os
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 from typing import Any
 
-import anyio
-import mcp_types as types
 import uvicorn
-from mcp.server.caching import CacheHint, validate_cache_hints
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from twill_mcp import __version__
 from twill_mcp.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.config import Settings, is_loopback
-from twill_mcp.credentials import CredentialsFor
 from twill_mcp.errors import ConfigError
 from twill_mcp.http_auth import InboundAuth, credentials_for
+from twill_mcp.http_middleware import CancelOnDisconnect, JsonRpcRefusals
 from twill_mcp.server import build_server
 from twill_mcp.upstream import TwillHttp
 
@@ -47,8 +39,6 @@ logger = logging.getLogger(__name__)
 HEALTH_PATH = "/healthz"
 # Arguments are capped at MAX_ARGUMENT_BYTES; the envelope and \u-escaped text need headroom, no more.
 MAX_REQUEST_BODY_BYTES = 4 * MAX_ARGUMENT_BYTES
-# The list is the same for every caller and fixed for the life of a process; a redeploy may change it.
-TOOLS_LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
 # What the SDK would allow on loopback, plus the port-less forms a proxy on port 80 sends.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WORKER_SETTINGS_VARIABLE = "TWILL_MCP_WORKER_SETTINGS"
@@ -93,11 +83,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
-    credentials = credentials_for(settings)
     http = TwillHttp(settings)
-    server = build_server(http, list(tools), sandbox=sandboxed)
-    server.cache_hints = validate_cache_hints({"tools/list": TOOLS_LIST_CACHE})
-    server.middleware.append(ToolCallLog(credentials))
+    server = build_server(http, list(tools), credentials_for(settings), sandbox=sandboxed)
     server.lifespan = _closing(http)
     app = server.streamable_http_app(
         streamable_http_path=settings.path,
@@ -124,142 +111,6 @@ def _closing(http: TwillHttp) -> Any:
             await http.aclose()
 
     return lifespan
-
-
-class CancelOnDisconnect:
-    """A client that goes away mid-call cancels the call, and with it the request to Twill.
-
-    Once the request body is in, the connection is watched for `http.disconnect`; on one,
-    the request's handling is cancelled, as `notifications/cancelled` does over stdio.
-    The SDK does this itself only for 2026-07-28 SSE responses.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        body_read = anyio.Event()
-        gone = anyio.Event()
-        answered = False
-
-        async def app_receive() -> Message:
-            if body_read.is_set():
-                # Only the watcher reads the connection now; the app learns of the disconnect from it.
-                await gone.wait()
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-            elif not message.get("more_body", False):
-                body_read.set()
-            return message
-
-        async def app_send(message: Message) -> None:
-            nonlocal answered
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                answered = True
-
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                await body_read.wait()
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                gone.set()
-                if not answered:
-                    logger.info("client disconnected before the answer: cancelling its request")
-                    tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
-            await self._app(scope, app_receive, app_send)
-            tg.cancel_scope.cancel()
-
-
-class JsonRpcRefusals:
-    """The SDK's plain-text refusals (wrong Content-Type, foreign Host or Origin, body too large)
-    as JSON-RPC errors with the same status, so every client can parse why it was refused."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        held: Message | None = None
-        text = b""
-
-        async def app_send(message: Message) -> None:
-            nonlocal held, text
-            if message["type"] == "http.response.start" and _plain_refusal(message):
-                held = message
-                return
-            if held is None:
-                await send(message)
-                return
-            text += message.get("body", b"")
-            if message.get("more_body", False):
-                return
-            error = {
-                "code": INVALID_REQUEST,
-                "message": text.decode("utf-8", "replace") or HTTPStatus(held["status"]).phrase,
-            }
-            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
-            headers = [(k, v) for k, v in held["headers"] if k.lower() not in (b"content-type", b"content-length")]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({**held, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self._app(scope, receive, app_send)
-
-
-def _plain_refusal(start: Message) -> bool:
-    if not 400 <= start["status"] < 500 or start["status"] == 401:
-        return False
-    content_type = dict(start.get("headers", [])).get(b"content-type", b"")
-    return not content_type or content_type.startswith(b"text/plain")
-
-
-class ToolCallLog:
-    """One line per tool call: tool, outcome, time, whose key (as a fingerprint) and protocol era."""
-
-    def __init__(self, credentials: CredentialsFor) -> None:
-        self._credentials = credentials
-
-    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method != "tools/call":
-            return await call_next(ctx)
-        started = time.monotonic()
-        outcome = "cancelled"
-        try:
-            result = await call_next(ctx)
-            outcome = _outcome(result)
-            return result
-        except MCPError as exc:
-            outcome = f"protocol error {exc.error.code}"
-            raise
-        finally:
-            logger.info(
-                "tools/call %s -> %s in %.0f ms (%s, protocol %s)",
-                (ctx.params or {}).get("name"),
-                outcome,
-                (time.monotonic() - started) * 1000,
-                self._credentials(ctx).fingerprint,
-                ctx.protocol_version,
-            )
-
-
-def _outcome(result: HandlerResult) -> str:
-    if isinstance(result, types.CallToolResult):
-        result = result.model_dump(by_alias=True, exclude_none=True)
-    if not isinstance(result, dict) or not result.get("isError"):
-        return "ok"
-    error = (result.get("structuredContent") or {}).get("error") or {}
-    return f"error {error.get('code', 'unknown')}"
 
 
 def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool, where: str) -> None:
