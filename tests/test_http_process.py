@@ -1,4 +1,4 @@
-"""`twill-mcp --transport http` as a process: what it prints when ready, SIGTERM, `--workers`.
+"""`twill-mcp --transport http` as a process: the ready line it is waited for by, SIGTERM, `--workers`.
 
 Only what needs the process boundary (signals, worker processes, the CLI) is tested here;
 everything else about HTTP serving is tested in-process.
@@ -85,14 +85,6 @@ def wait_for(lines: Queue[str], pattern: re.Pattern[str], timeout: float) -> re.
             return match
 
 
-async def test_it_says_where_it_serves_and_healthz_answers(fake_twill: FakeTwill, tmp_path: Path) -> None:
-    with service(fake_twill, tmp_path, "--path", "/v1/mcp") as served:
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1/mcp", served.url)
-        answer = httpx2.get(served.origin.removesuffix("/v1") + "/healthz")
-    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
-    assert fake_twill.requests == []
-
-
 async def test_sigterm_stops_accepting_and_lets_the_call_in_flight_finish(
     fake_twill: FakeTwill, tmp_path: Path
 ) -> None:
@@ -129,10 +121,13 @@ async def test_sigterm_stops_accepting_and_lets_the_call_in_flight_finish(
     assert result.structured_content == {"success": True, "task": {"id": "t1"}}
 
 
-async def test_workers_each_serve_any_request_in_either_era(fake_twill: FakeTwill, tmp_path: Path) -> None:
+async def test_workers_at_a_custom_path_each_serve_any_request_in_either_era(
+    fake_twill: FakeTwill, tmp_path: Path
+) -> None:
     for i in range(6):
         fake_twill.add_task(f"t{i}")
-    with service(fake_twill, tmp_path, "--workers", "2") as served:
+    with service(fake_twill, tmp_path, "--workers", "2", "--path", "/v1/mcp") as served:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1/mcp", served.url)
         for _ in range(2):
             wait_for(served.lines, re.compile("Application startup complete"), START_TIMEOUT)
         for i in range(6):
