@@ -50,7 +50,7 @@ def check_service(settings: Settings) -> None:
         return
     if settings.auth == "env" and settings.http_token is None:
         raise ConfigError(
-            f"serving on {settings.host} (not loopback) with --auth env would let anyone reach the network use "
+            f"serving on {settings.host} (not loopback) with --auth env would let anyone on the network use "
             "this server's Twill key: set TWILL_MCP_HTTP_TOKEN (callers then send Authorization: Bearer <token>), "
             "or use --auth passthrough (each caller sends their own Twill key)"
         )
@@ -85,6 +85,8 @@ def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: b
     """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
     http = TwillHttp(settings)
     server = build_server(http, list(tools), credentials_for(settings), sandbox=sandboxed)
+    # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
+    server.get_tool_input_schema = {tool.name: tool.input_schema for tool in tools}.get
     server.lifespan = _closing(http)
     app = server.streamable_http_app(
         streamable_http_path=settings.path,
