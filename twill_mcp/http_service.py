@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -130,11 +131,15 @@ def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: 
         _Server(config, settings, ready).run()
         return
     os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
-    socket = config.bind_socket()
+    sock = config.bind_socket()
+    # Workers get the socket rebuilt from its descriptor, which asyncio no longer recognises as TCP, so
+    # it leaves Nagle on: a reply written as headers then body waited ~40 ms for the client's delayed ACK.
+    # Accepted connections inherit NODELAY from the listening socket.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Listening now, not when the first worker is up, so that connections queue until one is.
-    socket.listen(config.backlog)
-    logger.info(ready + " (%d workers)", _url(settings, socket.getsockname()[1]), settings.workers)
-    uvicorn.supervisors.Multiprocess(config, sockets=[socket]).run()
+    sock.listen(config.backlog)
+    logger.info(ready + " (%d workers)", _url(settings, sock.getsockname()[1]), settings.workers)
+    uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
