@@ -3,16 +3,19 @@ loopback) and `--auth passthrough` (each caller's own key), DNS-rebinding protec
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import anyio
 import httpx2
 import pytest
+from pydantic import SecretStr
 
 from tests.conftest import API_KEY, call, error_of
 from tests.fake_twill import FakeTwill
 from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for
 from twill_mcp import cli
+from twill_mcp.credentials import Credentials
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +166,10 @@ async def test_passthrough_refuses_a_request_without_a_key_and_sends_nothing(
     assert fake_twill.task("t1").status != "CANCELLED"
 
 
-async def test_passthrough_sends_each_users_calls_with_exactly_that_users_key(fake_twill: FakeTwill) -> None:
+async def test_passthrough_sends_each_users_calls_with_exactly_that_users_key(
+    fake_twill: FakeTwill, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     register(fake_twill, USER_A, USER_B)
     calls = 25
     for user in ("a", "b"):
@@ -185,6 +191,10 @@ async def test_passthrough_sends_each_users_calls_with_exactly_that_users_key(fa
         task = request.segments[-2]
         assert request.headers["authorization"] == f"Bearer {keys[task[0]]}", task
     assert all(fake_twill.task(f"{u}-{i}").status == "CANCELLED" for u in keys for i in range(calls))
+    # Not even at DEBUG does a user's key reach the log: only its fingerprint does.
+    assert USER_A not in caplog.text
+    assert USER_B not in caplog.text
+    assert Credentials(SecretStr(USER_A)).fingerprint in caplog.text
 
 
 async def test_passthrough_never_uses_the_servers_own_key(fake_twill: FakeTwill) -> None:
