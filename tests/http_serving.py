@@ -59,8 +59,21 @@ def serving(settings: Settings) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}{settings.path}"
     finally:
+        # uvicorn takes ~0.2 s to notice and shut down; that overlaps the next test, and
+        # `stopped_cleanly` (at the end of each module) checks that every server did stop.
         server.should_exit = True
+        STOPPING.append(thread)
+
+
+STOPPING: list[threading.Thread] = []
+
+
+def stopped_cleanly() -> None:
+    """Every server started by `serving` has shut down."""
+    while STOPPING:
+        thread = STOPPING.pop()
         thread.join(START_TIMEOUT)
+        assert not thread.is_alive(), "an HTTP service did not shut down"
 
 
 @asynccontextmanager

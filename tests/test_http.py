@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -17,11 +18,18 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, call, error_of
 from tests.fake_twill import FakeTwill, Scripted
-from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for
+from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp.credentials import Credentials
 from twill_mcp.emulator import seed_demo
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _servers_stop() -> Iterator[None]:
+    yield
+    stopped_cleanly()
+
 
 ERAS = [MODERN, LEGACY]
 CANCEL = {"name": "cancel_task", "arguments": {"taskIdOrSlug": "t1"}}

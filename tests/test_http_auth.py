@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
 
 import anyio
 import httpx2
@@ -13,11 +14,18 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, call, error_of
 from tests.fake_twill import FakeTwill
-from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for
+from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp import cli
 from twill_mcp.credentials import Credentials
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _servers_stop() -> Iterator[None]:
+    yield
+    stopped_cleanly()
+
 
 TOKEN = "inbound_" + secrets.token_hex(16)
 USER_A = "twk_user_a_" + secrets.token_hex(12)
