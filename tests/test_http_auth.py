@@ -131,8 +131,9 @@ async def test_off_loopback_only_the_allowed_hosts_and_origins_get_through(fake_
         (["--host", "0.0.0.0"], {"TWILL_MCP_HTTP_TOKEN": TOKEN}, "--allowed-hosts"),
         (["--host", "0.0.0.0", "--auth", "passthrough"], {}, "--allowed-hosts"),
         (["--auth", "passthrough"], {"TWILL_MCP_HTTP_TOKEN": TOKEN}, "TWILL_MCP_HTTP_TOKEN applies to --auth env only"),
+        ([], {"TWILL_MCP_HTTP_TOKEN": "hunter2"}, "TWILL_MCP_HTTP_TOKEN: is too short"),
     ],
-    ids=["no-token", "no-allowed-hosts", "passthrough-no-allowed-hosts", "token-with-passthrough"],
+    ids=["no-token", "no-allowed-hosts", "passthrough-no-allowed-hosts", "token-with-passthrough", "short-token"],
 )
 def test_an_unprotected_exposure_is_refused_at_start_up_naming_what_to_set(
     monkeypatch: pytest.MonkeyPatch,
@@ -150,14 +151,14 @@ def test_an_unprotected_exposure_is_refused_at_start_up_naming_what_to_set(
     err = capsys.readouterr().err
     assert "configuration error" in err
     assert names in err
-    assert TOKEN not in err
-    assert API_KEY not in err
+    for secret in [API_KEY, *environment.values()]:
+        assert secret not in err
 
 
 # --auth passthrough
 
 
-@pytest.mark.parametrize("presented", [None, "Bearer", "Bearer two words", "Token abc"])
+@pytest.mark.parametrize("presented", [None, "Bearer", "Bearer two words", "Token twk_long_enough", "Bearer short"])
 async def test_passthrough_refuses_a_request_without_a_key_and_sends_nothing(
     fake_twill: FakeTwill, presented: str | None
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from twill_mcp.errors import ConfigError
 
@@ -86,7 +86,7 @@ class Settings(BaseModel):
 
     @field_validator("api_key", "http_token", mode="before")
     @classmethod
-    def _clean_key(cls, value: Any) -> Any:
+    def _clean_key(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, str):
@@ -98,6 +98,8 @@ class Settings(BaseModel):
                 raise ValueError("contains spaces, line breaks or non-ASCII characters; copy the key again")
             if len(value) < MIN_KEY_LENGTH:
                 # Also what keeps redaction sane: scrubbing a one-letter "key" would rewrite every message.
+                if info.field_name == "http_token":
+                    raise ValueError("is too short; use a long random token, e.g. from openssl rand -hex 32")
                 raise ValueError("is too short to be a Twill API key; copy the whole key from Twill workspace settings")
         return value
 

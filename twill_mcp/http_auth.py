@@ -20,15 +20,16 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from twill_mcp.config import Settings, is_token
+from twill_mcp.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.credentials import Credentials, CredentialsFor
 
 
 def bearer(headers: Headers) -> str | None:
-    """The token of an `Authorization: Bearer …` header, if it is one a header can carry as is."""
+    """The token of an `Authorization: Bearer …` header, if it could be a key or token at all."""
     scheme, _, token = headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not is_token(token):
+    # As for TWILL_API_KEY: a too-short "key" is none, and scrubbing it would rewrite every message.
+    if scheme.lower() != "bearer" or not is_token(token) or len(token) < MIN_KEY_LENGTH:
         return None
     return token
 
