@@ -20,7 +20,8 @@ from twill_mcp.config import Settings
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-HOSTS = README[README.index("## Connect it to your agent") : README.index("## Configuration")]
+_START = README.index("## Connect it to your agent")
+HOSTS = README[_START : README.index("\n## ", _START + 1)]
 KEY_VARIABLE = "TWILL_API_KEY"
 [ENTRY_POINT] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
 

@@ -46,7 +46,13 @@ class ToolCall:
         self._reader = reader_for(tool, self.effect)
 
     async def __call__(
-        self, http: TwillHttp, credentials: Credentials, arguments: Any, progress: Progress | None = None
+        self,
+        http: TwillHttp,
+        credentials: Credentials,
+        arguments: Any,
+        progress: Progress | None = None,
+        *,
+        era: str | None = None,
     ) -> types.CallToolResult:
         started = time.monotonic()
         try:
@@ -78,10 +84,11 @@ class ToolCall:
             outcome = "error internal_error"
         # Argument values stay out of logs: they can carry task content.
         logger.info(
-            "%s -> %s in %.0f ms (%s)",
+            "%s -> %s in %.0f ms (%s%s)",
             self.tool.name,
             outcome,
             (time.monotonic() - started) * 1000,
             credentials.fingerprint,
+            f", protocol {era}" if era else "",
         )
         return result

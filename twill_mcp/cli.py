@@ -1,6 +1,7 @@
 """Command line.
 
 twill-mcp [options]                 serve MCP over stdio (the default)
+twill-mcp --transport http [options] serve MCP over streamable HTTP, for many clients
 twill-mcp --sandbox [options]       the same, against a local Twill emulator with demo data
 twill-mcp call TOOL [ARG=VALUE ...] one tool call through the MCP code path, result on stdout
 twill-mcp sandbox [--port N]        serve the Twill emulator alone, for other clients
@@ -44,6 +45,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("twill_mcp")
 COMMANDS = ("call", "sandbox", "tools", "doctor")
+HTTP_OPTIONS = (
+    "transport",
+    "host",
+    "port",
+    "path",
+    "json_response",
+    "workers",
+    "auth",
+    "allowed_hosts",
+    "allowed_origins",
+)
 
 
 def _surface_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +80,27 @@ def _surface_options(parser: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         help="stderr log level (default: TWILL_MCP_LOG_LEVEL or INFO)",
     )
+
+
+def _http_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("serving over HTTP", "see the README's 'Run it as a service'")
+    group.add_argument("--transport", type=str.lower, choices=("stdio", "http"), help="default: stdio")
+    group.add_argument("--host", help="interface to listen on (default: 127.0.0.1)")
+    group.add_argument("--port", type=int, help="port (default: 8000; 0 picks a free one)")
+    group.add_argument("--path", help="the MCP endpoint's path (default: /mcp)")
+    group.add_argument(
+        "--json-response", action="store_true", default=None, help="plain JSON answers instead of SSE streams"
+    )
+    group.add_argument("--workers", type=int, help="worker processes (default: 1)")
+    group.add_argument(
+        "--auth",
+        type=str.lower,
+        choices=("env", "passthrough"),
+        help="env: the server's TWILL_API_KEY (callers send TWILL_MCP_HTTP_TOKEN if set); "
+        "passthrough: each caller's own Twill key as Authorization: Bearer (default: env)",
+    )
+    group.add_argument("--allowed-hosts", metavar="HOSTS", help="comma-separated Host values clients may use")
+    group.add_argument("--allowed-origins", metavar="ORIGINS", help="comma-separated Origin values browsers may use")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -96,6 +129,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
     _surface_options(parser)
+    _http_options(parser)
     return parser.parse_args(argv, namespace=argparse.Namespace(command="serve"))
 
 
@@ -121,12 +155,14 @@ def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dic
     upstream: dict[str, Any] = {}
     if sandbox is not None:
         upstream = {"base_url": sandbox.origin, "api_key": sandbox.api_key}
+    serving = {option: getattr(args, option, None) for option in HTTP_OPTIONS}
     return {
         "log_level": args.log_level,
         "toolsets": args.toolsets,
         "tools": args.tools,
         "exclude_tools": args.exclude_tools,
         "read_only": args.read_only,
+        **serving,
         **upstream,
     }
 
@@ -220,8 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=[key])
-        if not key:
+        token = settings.http_token.get_secret_value() if settings.http_token else ""
+        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=[key, token])
+        passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
+        if not key and not passthrough:
             logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
         where = f"a local Twill emulator (sandbox) at {settings.base_url}" if sandbox else settings.base_url
         if args.command == "call":
@@ -243,6 +281,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             return 1 if result.is_error else 0
+        if settings.transport == "http":
+            # Imported here: stdio, the common case, need not pay for loading uvicorn.
+            from twill_mcp.http_service import serve_http
+
+            try:
+                with contextlib.suppress(KeyboardInterrupt):
+                    serve_http(settings, tools, sandboxed=sandbox is not None, where=where)
+            except ConfigError as exc:
+                print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+                return 2
+            return 0
         logger.info("twill-mcp %s serving %d tools over stdio; Twill API: %s", __version__, len(tools), where)
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve, settings, tools, sandbox is not None)

@@ -10,10 +10,10 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from twill_mcp.errors import ConfigError
 
@@ -37,6 +37,15 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_TOOLS": "tools",
     "TWILL_MCP_EXCLUDE_TOOLS": "exclude_tools",
     "TWILL_MCP_READ_ONLY": "read_only",
+    "TWILL_MCP_TRANSPORT": "transport",
+    "TWILL_MCP_HOST": "host",
+    "TWILL_MCP_PORT": "port",
+    "TWILL_MCP_PATH": "path",
+    "TWILL_MCP_WORKERS": "workers",
+    "TWILL_MCP_AUTH": "auth",
+    "TWILL_MCP_HTTP_TOKEN": "http_token",
+    "TWILL_MCP_ALLOWED_HOSTS": "allowed_hosts",
+    "TWILL_MCP_ALLOWED_ORIGINS": "allowed_origins",
 }
 
 
@@ -59,8 +68,19 @@ class Settings(BaseModel):
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
     read_only: bool = False
+    # Serving over streamable HTTP (`--transport http`); see twill_mcp/http_service.py.
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port.")
+    path: str = Field("/mcp", pattern=r"^/[^\s?#]*$")
+    json_response: bool = False
+    workers: int = Field(1, ge=1, le=64)
+    auth: Literal["env", "passthrough"] = "env"
+    http_token: SecretStr | None = Field(None, description="Bearer token every inbound request must carry (env auth).")
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
-    @field_validator("toolsets", "tools", "exclude_tools", mode="before")
+    @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _names(cls, value: Any) -> Any:
         """Comma-separated in the environment and on the command line."""
@@ -68,22 +88,29 @@ class Settings(BaseModel):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "http_token", mode="before")
     @classmethod
-    def _clean_key(cls, value: Any) -> Any:
+    def _clean_key(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, str):
             value = value.strip()
             if not value:
                 return None
-            if not all(33 <= ord(ch) <= 126 for ch in value):
+            if not is_token(value):
                 # Never echo the value: it is a credential, even when malformed.
                 raise ValueError("contains spaces, line breaks or non-ASCII characters; copy the key again")
             if len(value) < MIN_KEY_LENGTH:
                 # Also what keeps redaction sane: scrubbing a one-letter "key" would rewrite every message.
+                if info.field_name == "http_token":
+                    raise ValueError("is too short; use a long random token, e.g. from openssl rand -hex 32")
                 raise ValueError("is too short to be a Twill API key; copy the whole key from Twill workspace settings")
         return value
+
+    @field_validator("transport", "auth", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -135,13 +162,21 @@ def read_api_key(env: Mapping[str, str]) -> tuple[str, str | None]:
 
 def _describe(exc: ValidationError) -> list[str]:
     """Validation problems by setting name, without the offending values (one may be the key)."""
-    names = {field: var for var, field in ENVIRONMENT.items()} | {"api_key": "TWILL_API_KEY"}
+    names = {field: var for var, field in ENVIRONMENT.items()} | {
+        "api_key": "TWILL_API_KEY",
+        "json_response": "--json-response",
+    }
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = str(err["loc"][0]) if err["loc"] else "configuration"
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{names.get(field, field)}: {message}")
     return problems
+
+
+def is_token(value: str) -> bool:
+    """A key or token a header can carry as is: printable ASCII, no spaces."""
+    return bool(value) and all(33 <= ord(ch) <= 126 for ch in value)
 
 
 def api_root(base_url: str) -> str:
@@ -158,13 +193,14 @@ def api_root(base_url: str) -> str:
         raise ValueError("must not contain credentials; put the key in TWILL_API_KEY")
     if parts.query or parts.fragment:
         raise ValueError("must not contain a query or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # The bearer key would cross the network in clear text.
         raise ValueError("must use https (plain http is allowed only for localhost / 127.0.0.1 / ::1)")
     return url if parts.path.endswith(API_PREFIX) else url + API_PREFIX
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach the host: the one case where no inbound auth is needed."""
     if host == "localhost":
         return True
     try:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import mcp_types as types
+from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
@@ -17,6 +18,8 @@ from twill_mcp.credentials import CredentialsFor
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
+# The list is the same for every caller and fixed for the life of a process; a redeploy may change it.
+TOOLS_LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
 SANDBOX_META_KEY = "ai.twill.mcp/sandbox"
 SANDBOX_NOTICE = (
     "SANDBOX: this server talks to a local Twill emulator with a demo workspace, not the real Twill API; "
@@ -71,7 +74,7 @@ def build_server(
             )
         token = (params.meta or {}).get("progress_token")
         progress = None if token is None else _progress_reporter(ctx, token)
-        result = await call(http, credentials(ctx), params.arguments, progress)
+        result = await call(http, credentials(ctx), params.arguments, progress, era=ctx.protocol_version)
         if sandbox:
             result.content.append(types.TextContent(type="text", text=SANDBOX_NOTICE))
             result.meta = {**(result.meta or {}), SANDBOX_META_KEY: True}
@@ -84,6 +87,7 @@ def build_server(
         instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        cache_hints={"tools/list": TOOLS_LIST_CACHE},
     )
 
 

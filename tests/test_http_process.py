@@ -1,0 +1,138 @@
+"""`twill-mcp --transport http` as a process: the ready line it is waited for by, SIGTERM, `--workers`.
+
+Only what needs the process boundary (signals, worker processes, the CLI) is tested here;
+everything else about HTTP serving is tested in-process.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from queue import Empty, Queue
+
+import anyio
+import httpx2
+import pytest
+
+from tests.conftest import API_KEY, SERVER_COMMAND, call, server_env
+from tests.fake_twill import FakeTwill, Scripted
+from tests.http_serving import LEGACY, MODERN, mcp_client
+
+pytestmark = pytest.mark.anyio
+
+READY = re.compile(r"twill-mcp \S+ serving \d+ tools over http at (http://\S+?);")
+START_TIMEOUT = 20.0
+
+
+class Service:
+    def __init__(self, process: subprocess.Popen[str], url: str, lines: Queue[str], log: list[str]) -> None:
+        self.process = process
+        self.url = url
+        self.lines = lines
+        self.log = log
+
+    @property
+    def origin(self) -> str:
+        return self.url.rsplit("/", 1)[0]
+
+
+@contextmanager
+def service(fake: FakeTwill, tmp_path: Path, *arguments: str) -> Iterator[Service]:
+    """twill-mcp serving HTTP in its own process, once it has said where."""
+    process = subprocess.Popen(
+        [*SERVER_COMMAND, "--transport", "http", "--port", "0", *arguments],
+        env=server_env(fake),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: Queue[str] = Queue()
+    log: list[str] = []
+
+    def pump() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        url = wait_for(lines, READY, START_TIMEOUT).group(1)
+        yield Service(process, url, lines, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        (tmp_path / "stderr.log").write_text("".join(log))
+        assert API_KEY not in "".join(log)
+
+
+def wait_for(lines: Queue[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(end - time.monotonic(), 0.01))
+        except Empty:
+            raise AssertionError(f"no line matching {pattern.pattern!r} within {timeout} s") from None
+        if match := pattern.search(line):
+            return match
+
+
+async def test_sigterm_stops_accepting_and_lets_the_call_in_flight_finish(
+    fake_twill: FakeTwill, tmp_path: Path
+) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then(
+        Scripted(200, b'{"success": true, "task": {"id": "t1"}}', {"Content-Type": "application/json"}, delay=2)
+    )
+    with service(fake_twill, tmp_path) as served:
+        health = served.origin + "/healthz"
+        async with mcp_client(served.url, MODERN) as client, anyio.create_task_group() as tg:
+            results = []
+            # The client validates a result against the listed schema: list now, while connections are accepted.
+            await client.list_tools()
+
+            async def in_flight() -> None:
+                results.append(await call(client, "cancel_task", {"taskIdOrSlug": "t1"}))
+
+            tg.start_soon(in_flight)
+            while not fake_twill.requests:
+                await anyio.sleep(0.01)
+            served.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(1.5):
+                while True:
+                    try:
+                        httpx2.get(health, timeout=0.2)
+                    except httpx2.TransportError:
+                        break  # no longer accepting
+                    await anyio.sleep(0.02)
+            assert not results, "the call must still be in flight when new connections are refused"
+        with anyio.fail_after(10):
+            while served.process.poll() is None:
+                await anyio.sleep(0.05)
+    [result] = results
+    assert result.structured_content == {"success": True, "task": {"id": "t1"}}
+
+
+async def test_workers_at_a_custom_path_each_serve_any_request_in_either_era(
+    fake_twill: FakeTwill, tmp_path: Path
+) -> None:
+    for i in range(6):
+        fake_twill.add_task(f"t{i}")
+    with service(fake_twill, tmp_path, "--workers", "2", "--path", "/v1/mcp") as served:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1/mcp", served.url)
+        for _ in range(2):
+            wait_for(served.lines, re.compile("Application startup complete"), START_TIMEOUT)
+        for i in range(6):
+            # A fresh connection per call: the kernel hands each to whichever worker accepts first.
+            async with mcp_client(served.url, MODERN if i % 2 else LEGACY) as client:
+                result = await call(client, "cancel_task", {"taskIdOrSlug": f"t{i}"})
+            assert not result.is_error, result
+    assert len(fake_twill.requests) == 6

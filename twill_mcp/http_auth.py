@@ -1,0 +1,113 @@
+"""Who may call the HTTP server, and with which Twill key (`--auth env|passthrough`).
+
+`env`: the key is the server's own (TWILL_API_KEY), as over stdio. Callers prove they may use
+it with TWILL_MCP_HTTP_TOKEN when one is set, which the start-up checks require off loopback;
+that token is ours and never goes to Twill.
+
+`passthrough`: each request's `Authorization: Bearer <key>` is the caller's own Twill key,
+used for that request's calls only. The server's key is never used on a caller's behalf, so
+a request without a key is refused here, before anything reaches Twill.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from twill_mcp.config import MIN_KEY_LENGTH, Settings, is_token
+from twill_mcp.credentials import Credentials, CredentialsFor
+
+
+def bearer(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer …` header, if it could be a key or token at all."""
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
+    # As for TWILL_API_KEY: a too-short "key" is none, and scrubbing it would rewrite every message.
+    if scheme.lower() != "bearer" or not is_token(token) or len(token) < MIN_KEY_LENGTH:
+        return None
+    return token
+
+
+class InboundAuth:
+    """Refuses a request without the credential its auth mode needs: 401 with `WWW-Authenticate`.
+
+    Runs before the MCP app, so a refused request never reaches a handler, let alone Twill.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, *, open_paths: frozenset[str]) -> None:
+        self._app = app
+        self._passthrough = settings.auth == "passthrough"
+        token = settings.http_token
+        self._token = token.get_secret_value().encode() if token is not None else None
+        self._open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._open_paths:
+            await self._app(scope, receive, send)
+            return
+        problem = self._problem(bearer(Headers(scope=scope)))
+        if problem is None:
+            await self._app(scope, receive, send)
+            return
+        await _unauthorized(problem, send)
+
+    def _problem(self, presented: str | None) -> str | None:
+        if self._passthrough:
+            return None if presented else "Send your Twill API key as Authorization: Bearer <key>"
+        if self._token is None:
+            return None
+        # Constant-time: the comparison must not tell a caller how much of a guess was right.
+        if presented is None or not hmac.compare_digest(presented.encode(), self._token):
+            return "Send this server's token as Authorization: Bearer <token>"
+        return None
+
+
+async def _unauthorized(description: str, send: Send) -> None:
+    body = json.dumps({"error": "invalid_token", "error_description": description}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="twill-mcp", error="invalid_token"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def credentials_for(settings: Settings) -> CredentialsFor:
+    """How a request's Twill credentials are found under the configured auth mode."""
+    if settings.auth == "passthrough":
+
+        def from_request(ctx: ServerRequestContext[Any]) -> Credentials:
+            # InboundAuth let the request in only with a key, so a missing one here means no HTTP
+            # request at all: then there is no caller's key, and the server's is not a substitute.
+            key = bearer(ctx.request.headers) if ctx.request is not None else None
+            return Credentials(SecretStr(key) if key else None, traceparent_of(ctx))
+
+        return from_request
+
+    def from_environment(ctx: ServerRequestContext[Any]) -> Credentials:
+        return Credentials(settings.api_key, traceparent_of(ctx))
+
+    return from_environment
+
+
+def traceparent_of(ctx: ServerRequestContext[Any]) -> str | None:
+    """The caller's W3C trace context: from the request's `_meta` (2026-07-28), else its HTTP header.
+
+    `Credentials` drops a malformed one, so no caller-chosen text reaches Twill.
+    """
+    value = (ctx.meta or {}).get("traceparent")
+    if value is None and ctx.request is not None:
+        value = ctx.request.headers.get("traceparent")
+    return value.strip() if isinstance(value, str) else None

@@ -1,0 +1,207 @@
+"""Serve MCP over streamable HTTP: the SDK's app under uvicorn, stateless in both protocol eras.
+
+No request depends on an earlier one (2026-07-28 is stateless by construction; 2025-11-25
+clients get the SDK's `stateless_http`), so any worker or replica can serve any request and
+a plain round-robin load balancer needs no sticky sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from mcp.server.lowlevel import Server
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from twill_mcp import __version__
+from twill_mcp.arguments import MAX_ARGUMENT_BYTES
+from twill_mcp.compiler import CompiledTool
+from twill_mcp.config import Settings, is_loopback
+from twill_mcp.errors import ConfigError
+from twill_mcp.http_auth import InboundAuth, credentials_for
+from twill_mcp.http_middleware import CancelOnDisconnect, JsonRpcRefusals
+from twill_mcp.server import build_server
+from twill_mcp.upstream import TwillHttp
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+# Arguments are capped at MAX_ARGUMENT_BYTES; the envelope and \u-escaped text need headroom, no more.
+MAX_REQUEST_BODY_BYTES = 4 * MAX_ARGUMENT_BYTES
+# What the SDK would allow on loopback, plus the port-less forms a proxy on port 80 sends.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+WORKER_SETTINGS_VARIABLE = "TWILL_MCP_WORKER_SETTINGS"
+
+
+def check_service(settings: Settings) -> None:
+    """Refuse a configuration that would expose the server unprotected, saying what to set."""
+    if is_loopback(settings.host):
+        return
+    if settings.auth == "env" and settings.http_token is None:
+        raise ConfigError(
+            f"serving on {settings.host} (not loopback) with --auth env would let anyone on the network use "
+            "this server's Twill key: set TWILL_MCP_HTTP_TOKEN (callers then send Authorization: Bearer <token>), "
+            "or use --auth passthrough (each caller sends their own Twill key)"
+        )
+    if not settings.allowed_hosts:
+        raise ConfigError(
+            f"serving on {settings.host} (not loopback) needs --allowed-hosts (TWILL_MCP_ALLOWED_HOSTS): the "
+            "Host names clients use to reach this server, e.g. mcp.example.com,mcp.example.com:*; and "
+            "--allowed-origins (TWILL_MCP_ALLOWED_ORIGINS) for browser-based clients. They protect against "
+            "DNS rebinding."
+        )
+
+
+def check_auth_mode(settings: Settings) -> None:
+    if settings.auth == "passthrough" and settings.http_token is not None:
+        raise ConfigError(
+            "TWILL_MCP_HTTP_TOKEN applies to --auth env only: with --auth passthrough the Authorization "
+            "header carries each caller's own Twill key"
+        )
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection: Host and Origin must be ones this server is meant to be reached by."""
+    hosts = list(settings.allowed_hosts)
+    origins = list(settings.allowed_origins)
+    if is_loopback(settings.host):
+        hosts += [form for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
+        origins += [f"http://{form}" for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool) -> ASGIApp:
+    """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
+    http = TwillHttp(settings)
+    server = build_server(http, list(tools), credentials_for(settings), sandbox=sandboxed)
+    # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
+    server.get_tool_input_schema = {tool.name: tool.input_schema for tool in tools}.get
+    server.lifespan = _closing(http)
+    app = server.streamable_http_app(
+        streamable_http_path=settings.path,
+        json_response=settings.json_response,
+        stateless_http=True,
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        transport_security=transport_security(settings),
+        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
+    )
+    return InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
+
+
+async def _healthz(request: Request) -> Response:
+    # Liveness of this process only: a health check must not spend the Twill rate limit.
+    return JSONResponse({"status": "ok"})
+
+
+def _closing(http: TwillHttp) -> Any:
+    @asynccontextmanager
+    async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            await http.aclose()
+
+    return lifespan
+
+
+def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool, where: str) -> None:
+    """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
+    check_auth_mode(settings)
+    check_service(settings)
+    _quiet_sdk(settings.log_level)
+    # Worker processes cannot inherit an app object: each builds its own from an import string.
+    several = settings.workers > 1
+    app = "twill_mcp.http_service:worker_app" if several else build_app(settings, tools, sandboxed=sandboxed)
+    config = uvicorn_config(settings, app)
+    ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
+    ready += f"; auth: {settings.auth}"
+    if not several:
+        _Server(config, settings, ready).run()
+        return
+    os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
+    sock = config.bind_socket()
+    # Workers get the socket rebuilt from its descriptor, which asyncio no longer recognises as TCP, so
+    # it leaves Nagle on: a reply written as headers then body waited ~40 ms for the client's delayed ACK.
+    # Accepted connections inherit NODELAY from the listening socket.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Listening now, not when the first worker is up, so that connections queue until one is.
+    sock.listen(config.backlog)
+    logger.info(ready + " (%d workers)", _url(settings, sock.getsockname()[1]), settings.workers)
+    uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+
+
+def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # Our own stderr logging (with its redaction) stays in charge; the per-call line replaces access logs.
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        # SIGTERM: stop accepting, let calls in flight finish within their deadline, then exit.
+        timeout_graceful_shutdown=math.ceil(settings.call_timeout) + 1,
+    )
+
+
+def _quiet_sdk(level: str) -> None:
+    # Stateless serving ends a transport per request, which the SDK logs at INFO: noise, per request.
+    logging.getLogger("mcp.server.streamable_http").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying where it serves once it accepts connections (port 0 resolved)."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings, ready: str) -> None:
+        super().__init__(config)
+        self._settings = settings
+        self._ready = ready
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.servers:
+            logger.info(self._ready, _url(self._settings, self.servers[0].sockets[0].getsockname()[1]))
+
+
+def _url(settings: Settings, port: int) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{port}{settings.path}"
+
+
+def _worker_settings(settings: Settings, sandboxed: bool) -> str:
+    """What a worker process needs to rebuild the app; secrets stay where they came from (env or file)."""
+    values = settings.model_dump(mode="json", exclude={"api_key", "http_token"})
+    if sandboxed and settings.api_key is not None:
+        values["api_key"] = settings.api_key.get_secret_value()  # the emulator's demo key, not a secret
+    return json.dumps({"settings": values, "sandboxed": sandboxed})
+
+
+def worker_app() -> ASGIApp:
+    """The app in a `--workers` process: the parent's settings, from the environment it passed down."""
+    from twill_mcp.cli import exposed_tools  # the CLI decides the surface; importing it at the top would cycle
+    from twill_mcp.logs import configure_logging
+
+    passed = json.loads(os.environ[WORKER_SETTINGS_VARIABLE])
+    values = passed["settings"]
+    if "api_key" in values:
+        values["api_key"] = SecretStr(values["api_key"])
+    settings = Settings.load(**values)
+    secrets = [s.get_secret_value() for s in (settings.api_key, settings.http_token) if s is not None]
+    configure_logging(settings.log_level, secrets=secrets)
+    _quiet_sdk(settings.log_level)
+    return build_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
