@@ -1,0 +1,221 @@
+"""Behind a real load balancer: nginx round-robin over three twill-mcp HTTP instances.
+
+The nginx configuration is the shipped deploy/nginx.conf, with only its ports and log
+path substituted, so the file users copy is the file tested. Every request of a client
+may land on a different instance (no sticky sessions), in both protocol eras.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+
+from tests.conftest import PROTOCOL_MODES, SERVER_COMMAND, call, server_env
+from tests.fake_twill import FakeTwill
+
+ROOT = Path(__file__).parents[1]
+SHIPPED = ROOT / "deploy" / "nginx.conf"
+INSTANCES = 3
+CALLS_PER_CLIENT = 30
+# The placeholders in deploy/nginx.conf that a deployment (and this test) fills in.
+UPSTREAM_PLACEHOLDERS = ("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003")
+LISTEN_PLACEHOLDER = "listen 8080;"
+ACCESS_LOG_PLACEHOLDER = "/var/log/nginx/twill-mcp.access.log"
+STARTUP_TIMEOUT = 30.0
+
+
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+@pytest.fixture(scope="session")
+def nginx() -> str:
+    """nginx from Debian's packages, installed here when CI runs as root on a machine without it."""
+    found = find_nginx()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env, timeout=300)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "nginx-light"], check=True, capture_output=True, env=env, timeout=300
+        )
+        found = find_nginx()
+    if found is None:
+        pytest.skip("nginx is not installed and cannot be installed here (needs root and apt-get)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def render(shipped: str, upstream_ports: list[int], listen_port: int, access_log: Path) -> str:
+    substitutions = {
+        LISTEN_PLACEHOLDER: f"listen 127.0.0.1:{listen_port};",
+        ACCESS_LOG_PLACEHOLDER: str(access_log),
+        **{
+            placeholder: f"127.0.0.1:{port}"
+            for placeholder, port in zip(UPSTREAM_PLACEHOLDERS, upstream_ports, strict=True)
+        },
+    }
+    for placeholder, value in substitutions.items():
+        # Each exactly once: a reworded deploy/nginx.conf must fail here, not test something else.
+        assert shipped.count(placeholder) == 1, placeholder
+        shipped = shipped.replace(placeholder, value)
+    return shipped
+
+
+def main_config(site: Path, prefix: Path) -> str:
+    """The process-level wrapper a distribution's nginx.conf provides, with every path in the test's tmp dir."""
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, nginx would switch its worker to "nobody", which cannot enter pytest's tmp dirs.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return (
+        f"{user}daemon off;\nworker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log stderr warn;\n"
+        f"events {{ worker_connections 256; }}\nhttp {{\n{temp}\n    include {site};\n}}\n"
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text(errors="replace")
+        try:
+            if httpx2.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.05)  # polling a process we just started: there is nothing to wait on instead
+    raise AssertionError(f"{url} not healthy after {STARTUP_TIMEOUT} s: {log.read_text(errors='replace')}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Deployment:
+    def __init__(self, nginx: str, fake_twill: FakeTwill, tmp_path: Path) -> None:
+        self.nginx = nginx
+        self.fake_twill = fake_twill
+        self.tmp = tmp_path
+        self.ports = [free_port() for _ in range(INSTANCES)]
+        self.listen = free_port()
+        self.access_log = tmp_path / "access.log"
+        self.processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen}/mcp"
+
+    def start(self) -> None:
+        for index, port in enumerate(self.ports):
+            log = self.tmp / f"twill-mcp-{index}.log"
+            command = [*SERVER_COMMAND, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
+            self._spawn(command, log, server_env(self.fake_twill))
+        prefix = self.tmp / "nginx"
+        prefix.mkdir()
+        site = self.tmp / "twill-mcp.conf"
+        site.write_text(render(SHIPPED.read_text(encoding="utf-8"), self.ports, self.listen, self.access_log))
+        (prefix / "nginx.conf").write_text(main_config(site, prefix))
+        nginx_log = self.tmp / "nginx.log"
+        tested = subprocess.run(
+            [self.nginx, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"],
+            capture_output=True,
+            text=True,
+        )
+        assert tested.returncode == 0, tested.stderr
+        nginx_command = [self.nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+        self._spawn(nginx_command, nginx_log, dict(os.environ))
+        for (process, log), port in zip(self.processes, [*self.ports, self.listen], strict=True):
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
+
+    def _spawn(self, command: list[str], log: Path, env: dict[str, str]) -> None:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+        self.processes.append((process, log))
+
+    def stop(self) -> None:
+        for process, _ in reversed(self.processes):
+            stop(process)
+
+    def served_by(self) -> Counter[int]:
+        """MCP requests per upstream port, from nginx's access log (complete once nginx has exited)."""
+        log = self.access_log.read_text(encoding="utf-8")
+        ports = re.findall(r'"POST /mcp HTTP/1\.1" 200 .* upstream=127\.0\.0\.1:(\d+) ', log)
+        return Counter(int(port) for port in ports)
+
+
+@pytest.fixture
+def deployment(nginx: str, fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) -> Iterator[Deployment]:
+    deployed = Deployment(nginx, fake_twill, tmp_path)
+    try:
+        deployed.start()
+        stderr_logs.extend(log for _, log in deployed.processes)
+        yield deployed
+    finally:
+        deployed.stop()
+
+
+def test_the_shipped_config_leaves_nothing_to_chance() -> None:
+    """What streaming and statelessness need is set, and no directive pins a client to an instance."""
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    directives = {line.strip() for line in shipped.splitlines() if not line.strip().startswith("#")}
+    assert {"proxy_buffering off;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";'} <= directives
+    assert "proxy_read_timeout 60s;" in directives  # above the 45 s call deadline
+    assert not re.search(r"^\s*(ip_hash|hash|sticky)\b", shipped, re.M)
+
+
+@pytest.mark.anyio
+async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deployment, fake_twill: FakeTwill) -> None:
+    task_ids = {mode: [f"lb-{mode}-{n}" for n in range(CALLS_PER_CLIENT)] for mode in PROTOCOL_MODES.values()}
+    for ids in task_ids.values():
+        for task_id in ids:
+            fake_twill.add_task(task_id)
+    answered: dict[str, list[str]] = {mode: [] for mode in task_ids}
+
+    async def client_run(mode: str) -> None:
+        async with Client(deployment.url, mode=mode) as client:
+
+            async def one(task_id: str) -> None:
+                result = await call(client, "get_task", {"taskIdOrSlug": task_id})
+                assert not result.is_error, result
+                assert isinstance(result.structured_content, dict)
+                answered[mode].append(result.structured_content["task"]["id"])
+
+            async with anyio.create_task_group() as group:
+                for task_id in task_ids[mode]:
+                    group.start_soon(one, task_id)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            for mode in task_ids:
+                group.start_soon(client_run, mode)
+    deployment.stop()
+
+    for mode, ids in task_ids.items():
+        assert sorted(answered[mode]) == sorted(ids)
+    reached = Counter(request.segments[-1] for request in fake_twill.requests)
+    assert reached == Counter(task_id for ids in task_ids.values() for task_id in ids)
+    served = deployment.served_by()
+    assert set(served) == set(deployment.ports), served
+    assert sum(served.values()) >= 2 * CALLS_PER_CLIENT
