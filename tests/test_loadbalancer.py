@@ -10,20 +10,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx2
 import pytest
 from mcp import Client
 
-from tests.conftest import PROTOCOL_MODES, SERVER_COMMAND, call, server_env
+from tests.conftest import PROTOCOL_MODES, call, server_env
 from tests.fake_twill import FakeTwill
+from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
@@ -33,7 +31,6 @@ CALLS_PER_CLIENT = 30
 UPSTREAM_PLACEHOLDERS = ("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003")
 LISTEN_PLACEHOLDER = "listen 8080;"
 ACCESS_LOG_PLACEHOLDER = "/var/log/nginx/twill-mcp.access.log"
-STARTUP_TIMEOUT = 30.0
 
 
 def find_nginx() -> str | None:
@@ -54,12 +51,6 @@ def nginx() -> str:
     if found is None:
         pytest.skip("nginx is not installed and cannot be installed here (needs root and apt-get)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def render(shipped: str, upstream_ports: list[int], listen_port: int, access_log: Path) -> str:
@@ -91,28 +82,6 @@ def main_config(site: Path, prefix: Path) -> str:
     )
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text(errors="replace")
-        try:
-            if httpx2.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.05)  # polling a process we just started: there is nothing to wait on instead
-    raise AssertionError(f"{url} not healthy after {STARTUP_TIMEOUT} s: {log.read_text(errors='replace')}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 class Deployment:
     def __init__(self, nginx: str, fake_twill: FakeTwill, tmp_path: Path) -> None:
         self.nginx = nginx
@@ -130,8 +99,7 @@ class Deployment:
     def start(self) -> None:
         for index, port in enumerate(self.ports):
             log = self.tmp / f"twill-mcp-{index}.log"
-            command = [*SERVER_COMMAND, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
-            self._spawn(command, log, server_env(self.fake_twill))
+            self._spawn(http_server_command(port), log, server_env(self.fake_twill))
         prefix = self.tmp / "nginx"
         prefix.mkdir()
         site = self.tmp / "twill-mcp.conf"
@@ -150,9 +118,7 @@ class Deployment:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
 
     def _spawn(self, command: list[str], log: Path, env: dict[str, str]) -> None:
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
-        self.processes.append((process, log))
+        self.processes.append((spawn(command, log, env), log))
 
     def stop(self) -> None:
         for process, _ in reversed(self.processes):
