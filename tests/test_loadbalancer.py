@@ -2,13 +2,17 @@
 
 The nginx configuration is the shipped deploy/nginx.conf, with only its ports and log
 path substituted, so the file users copy is the file tested. Every request of a client
-may land on a different instance (no sticky sessions), in both protocol eras.
+may land on a different instance (no sticky sessions), in both protocol eras. The instances
+require an inbound token, so every answered call shows that nginx passed Authorization on;
+the 2026-07-28 client's calls show the same for Mcp-Method and Mcp-Name, which the server
+checks against the body.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from collections import Counter
@@ -16,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import PROTOCOL_MODES, call, server_env
 from tests.fake_twill import FakeTwill
@@ -27,6 +33,7 @@ ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
 INSTANCES = 3
 CALLS_PER_CLIENT = 30
+INBOUND_TOKEN = "lb-token-" + secrets.token_hex(16)
 # The placeholders in deploy/nginx.conf that a deployment (and this test) fills in.
 UPSTREAM_PLACEHOLDERS = ("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003")
 LISTEN_PLACEHOLDER = "listen 8080;"
@@ -99,7 +106,7 @@ class Deployment:
     def start(self) -> None:
         for index, port in enumerate(self.ports):
             log = self.tmp / f"twill-mcp-{index}.log"
-            self._spawn(http_server_command(port), log, server_env(self.fake_twill))
+            self._spawn(http_server_command(port), log, server_env(self.fake_twill, TWILL_MCP_HTTP_TOKEN=INBOUND_TOKEN))
         prefix = self.tmp / "nginx"
         prefix.mkdir()
         site = self.tmp / "twill-mcp.conf"
@@ -160,7 +167,8 @@ async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deploy
     answered: dict[str, list[str]] = {mode: [] for mode in task_ids}
 
     async def client_run(mode: str) -> None:
-        async with Client(deployment.url, mode=mode) as client:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {INBOUND_TOKEN}"}, timeout=60)
+        async with http, Client(streamable_http_client(deployment.url, http_client=http), mode=mode) as client:
 
             async def one(task_id: str) -> None:
                 result = await call(client, "get_task", {"taskIdOrSlug": task_id})
@@ -182,6 +190,7 @@ async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deploy
         assert sorted(answered[mode]) == sorted(ids)
     reached = Counter(request.segments[-1] for request in fake_twill.requests)
     assert reached == Counter(task_id for ids in task_ids.values() for task_id in ids)
+    assert not [request for request in fake_twill.requests if INBOUND_TOKEN in str(request.headers)]
     served = deployment.served_by()
     assert set(served) == set(deployment.ports), served
     assert sum(served.values()) >= 2 * CALLS_PER_CLIENT
