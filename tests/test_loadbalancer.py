@@ -20,14 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import PROTOCOL_MODES, call, server_env
 from tests.fake_twill import FakeTwill
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
+from tests.http_serving import mcp_client
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
@@ -167,8 +165,7 @@ async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deploy
     answered: dict[str, list[str]] = {mode: [] for mode in task_ids}
 
     async def client_run(mode: str) -> None:
-        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {INBOUND_TOKEN}"}, timeout=60)
-        async with http, Client(streamable_http_client(deployment.url, http_client=http), mode=mode) as client:
+        async with mcp_client(deployment.url, mode, {"Authorization": f"Bearer {INBOUND_TOKEN}"}) as client:
 
             async def one(task_id: str) -> None:
                 result = await call(client, "get_task", {"taskIdOrSlug": task_id})
