@@ -39,7 +39,8 @@ ACCESS_LOG_PLACEHOLDER = "/var/log/nginx/twill-mcp.access.log"
 
 
 def find_nginx() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    # Debian puts it in /usr/sbin, which is not on a non-root PATH.
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +49,8 @@ def nginx() -> str:
     found = find_nginx()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env, timeout=300)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "nginx-light"], check=True, capture_output=True, env=env, timeout=300
-        )
+        for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "nginx-light"]):
+            subprocess.run(step, check=True, capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
         found = find_nginx()
     if found is None:
         pytest.skip("nginx is not installed and cannot be installed here (needs root and apt-get)")
