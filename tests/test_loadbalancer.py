@@ -17,20 +17,23 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 
-from tests.conftest import PROTOCOL_MODES, call, server_env
+from tests.conftest import API_KEY, PROTOCOL_MODES, call
 from tests.fake_twill import FakeTwill
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_serving import mcp_client
+from twill_mcp.emulator import EmulatorServer, EmulatorState, seed_demo
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
 INSTANCES = 3
 CALLS_PER_CLIENT = 30
+STREAM_MAX_SECONDS = 20
 INBOUND_TOKEN = "lb-token-" + secrets.token_hex(16)
 # The placeholders in deploy/nginx.conf that a deployment (and this test) fills in.
 UPSTREAM_PLACEHOLDERS = ("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003")
@@ -87,9 +90,11 @@ def main_config(site: Path, prefix: Path) -> str:
 
 
 class Deployment:
-    def __init__(self, nginx: str, fake_twill: FakeTwill, tmp_path: Path) -> None:
+    """INSTANCES twill-mcp processes against one Twill origin, behind nginx with the shipped config."""
+
+    def __init__(self, nginx: str, twill_origin: str, tmp_path: Path) -> None:
         self.nginx = nginx
-        self.fake_twill = fake_twill
+        self.env = {"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": twill_origin, "TWILL_MCP_HTTP_TOKEN": INBOUND_TOKEN}
         self.tmp = tmp_path
         self.ports = [free_port() for _ in range(INSTANCES)]
         self.listen = free_port()
@@ -103,7 +108,7 @@ class Deployment:
     def start(self) -> None:
         for index, port in enumerate(self.ports):
             log = self.tmp / f"twill-mcp-{index}.log"
-            self._spawn(http_server_command(port), log, server_env(self.fake_twill, TWILL_MCP_HTTP_TOKEN=INBOUND_TOKEN))
+            self._spawn(http_server_command(port), log, self.env)
         prefix = self.tmp / "nginx"
         prefix.mkdir()
         site = self.tmp / "twill-mcp.conf"
@@ -135,15 +140,36 @@ class Deployment:
         return Counter(int(port) for port in ports)
 
 
+@contextmanager
+def deployed(nginx: str, twill_origin: str, tmp_path: Path, stderr_logs: list[Path]) -> Iterator[Deployment]:
+    deployment = Deployment(nginx, twill_origin, tmp_path)
+    try:
+        deployment.start()
+        stderr_logs.extend(log for _, log in deployment.processes)
+        yield deployment
+    finally:
+        deployment.stop()
+
+
 @pytest.fixture
 def deployment(nginx: str, fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) -> Iterator[Deployment]:
-    deployed = Deployment(nginx, fake_twill, tmp_path)
-    try:
-        deployed.start()
-        stderr_logs.extend(log for _, log in deployed.processes)
-        yield deployed
-    finally:
-        deployed.stop()
+    """Upstream: the recording fake, so every request that reaches Twill is counted."""
+    with deployed(nginx, fake_twill.origin, tmp_path, stderr_logs) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def streaming_deployment(
+    nginx: str, tmp_path: Path, stderr_logs: list[Path]
+) -> Iterator[tuple[Deployment, EmulatorState]]:
+    """Upstream: the emulator itself, whose job log stream (unlike the fake's recorded answers) is live."""
+    state = EmulatorState()
+    unlimited = {"rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
+    with (
+        EmulatorServer(state, api_keys={API_KEY}, sse_interval=0.05, **unlimited) as emulator,
+        deployed(nginx, emulator.origin, tmp_path, stderr_logs) as deployment,
+    ):
+        yield deployment, state
 
 
 def test_the_shipped_config_leaves_nothing_to_chance() -> None:
@@ -190,3 +216,25 @@ async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deploy
     served = deployment.served_by()
     assert set(served) == set(deployment.ports), served
     assert sum(served.values()) >= 2 * CALLS_PER_CLIENT
+
+
+@pytest.mark.anyio
+async def test_progress_passes_nginx_as_it_happens(streaming_deployment: tuple[Deployment, EmulatorState]) -> None:
+    """The job ends only once the client has seen a progress notification: had anything on the way held
+    the notification back until the log stream ended, the call would run its full maxSeconds."""
+    deployment, state = streaming_deployment
+    job = seed_demo(state).task("demo-1").job_ids[-1]
+    assert state.job_status(job) == "RUNNING"
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        state.finish_job(job)
+
+    with anyio.fail_after(STREAM_MAX_SECONDS / 2):
+        async with mcp_client(
+            deployment.url, PROTOCOL_MODES["2026-07-28"], {"Authorization": f"Bearer {INBOUND_TOKEN}"}
+        ) as client:
+            arguments = {"jobId": job, "maxSeconds": STREAM_MAX_SECONDS}
+            result = await client.call_tool("stream_job_logs", arguments, progress_callback=progress)
+    assert not result.is_error, result
+    assert isinstance(result.structured_content, dict)
+    assert result.structured_content["stoppedBy"] == "complete"
