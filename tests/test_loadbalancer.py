@@ -5,7 +5,9 @@ path substituted, so the file users copy is the file tested. Every request of a 
 may land on a different instance (no sticky sessions), in both protocol eras. The instances
 require an inbound token, so every answered call shows that nginx passed Authorization on;
 the 2026-07-28 client's calls show the same for Mcp-Method and Mcp-Name, which the server
-checks against the body.
+checks against the body. Upstream is the Twill emulator itself rather than the recording
+front of tests/fake_twill.py, because that front answers only once a response is complete and
+job log streams must arrive live; the emulator records every request just the same.
 """
 
 from __future__ import annotations
@@ -17,14 +19,12 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 
-from tests.conftest import API_KEY, PROTOCOL_MODES, call
-from tests.fake_twill import FakeTwill
+from tests.conftest import API_KEY, PROTOCOL_MODES, SCANNED, call
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_serving import mcp_client
 from twill_mcp.emulator import EmulatorServer, EmulatorState, seed_demo
@@ -133,43 +133,36 @@ class Deployment:
         for process, _ in reversed(self.processes):
             stop(process)
 
-    def served_by(self) -> Counter[int]:
-        """MCP requests per upstream port, from nginx's access log (complete once nginx has exited)."""
-        log = self.access_log.read_text(encoding="utf-8")
+    def served_by(self, since: int) -> Counter[int]:
+        """Answered MCP requests per upstream port, from nginx's access log after byte offset `since`."""
+        with self.access_log.open("rb") as log_file:
+            log = log_file.read()[since:].decode()
         ports = re.findall(r'"POST /mcp HTTP/1\.1" 200 .* upstream=127\.0\.0\.1:(\d+) ', log)
         return Counter(int(port) for port in ports)
 
 
-@contextmanager
-def deployed(nginx: str, twill_origin: str, tmp_path: Path, stderr_logs: list[Path]) -> Iterator[Deployment]:
-    deployment = Deployment(nginx, twill_origin, tmp_path)
+@pytest.fixture(scope="module")
+def twill() -> Iterator[EmulatorServer]:
+    """The upstream: the emulator itself, which records every request and streams job logs live."""
+    unlimited = {"rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
+    with EmulatorServer(EmulatorState(), api_keys={API_KEY}, sse_interval=0.05, **unlimited) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def deployment(nginx: str, twill: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One deployment for the module: starting four processes is most of what these tests cost."""
+    deployment = Deployment(nginx, twill.origin, tmp_path_factory.mktemp("loadbalancer"))
     try:
         deployment.start()
-        stderr_logs.extend(log for _, log in deployment.processes)
         yield deployment
     finally:
         deployment.stop()
-
-
-@pytest.fixture
-def deployment(nginx: str, fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) -> Iterator[Deployment]:
-    """Upstream: the recording fake, so every request that reaches Twill is counted."""
-    with deployed(nginx, fake_twill.origin, tmp_path, stderr_logs) as deployment:
-        yield deployment
-
-
-@pytest.fixture
-def streaming_deployment(
-    nginx: str, tmp_path: Path, stderr_logs: list[Path]
-) -> Iterator[tuple[Deployment, EmulatorState]]:
-    """Upstream: the emulator itself, whose job log stream (unlike the fake's recorded answers) is live."""
-    state = EmulatorState()
-    unlimited = {"rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
-    with (
-        EmulatorServer(state, api_keys={API_KEY}, sse_interval=0.05, **unlimited) as emulator,
-        deployed(nginx, emulator.origin, tmp_path, stderr_logs) as deployment,
-    ):
-        yield deployment, state
+    for _, log in deployment.processes:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert API_KEY not in text, f"API key leaked to {log}"
+        SCANNED["logs"] += 1
+        SCANNED["log_bytes"] += len(text.encode())
 
 
 def test_the_shipped_config_leaves_nothing_to_chance() -> None:
@@ -182,12 +175,13 @@ def test_the_shipped_config_leaves_nothing_to_chance() -> None:
 
 
 @pytest.mark.anyio
-async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deployment, fake_twill: FakeTwill) -> None:
+async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deployment, twill: EmulatorServer) -> None:
     task_ids = {mode: [f"lb-{mode}-{n}" for n in range(CALLS_PER_CLIENT)] for mode in PROTOCOL_MODES.values()}
     for ids in task_ids.values():
         for task_id in ids:
-            fake_twill.add_task(task_id)
+            twill.state.create_task(f"Task {task_id}", task_id=task_id)
     answered: dict[str, list[str]] = {mode: [] for mode in task_ids}
+    earlier_requests, earlier_log = len(twill.requests), deployment.access_log.stat().st_size
 
     async def client_run(mode: str) -> None:
         async with mcp_client(deployment.url, mode, {"Authorization": f"Bearer {INBOUND_TOKEN}"}) as client:
@@ -206,23 +200,22 @@ async def test_both_eras_are_served_round_robin_through_nginx(deployment: Deploy
         async with anyio.create_task_group() as group:
             for mode in task_ids:
                 group.start_soon(client_run, mode)
-    deployment.stop()
 
     for mode, ids in task_ids.items():
         assert sorted(answered[mode]) == sorted(ids)
-    reached = Counter(request.segments[-1] for request in fake_twill.requests)
-    assert reached == Counter(task_id for ids in task_ids.values() for task_id in ids)
-    assert not [request for request in fake_twill.requests if INBOUND_TOKEN in str(request.headers)]
-    served = deployment.served_by()
-    assert set(served) == set(deployment.ports), served
-    assert sum(served.values()) >= 2 * CALLS_PER_CLIENT
+    reached = twill.requests[earlier_requests:]
+    assert Counter(request.raw_path.split("/")[-1] for request in reached) == Counter(
+        task_id for ids in task_ids.values() for task_id in ids
+    )
+    assert not [request for request in reached if INBOUND_TOKEN in str(request.headers)]
+    assert set(deployment.served_by(since=earlier_log)) == set(deployment.ports)
 
 
 @pytest.mark.anyio
-async def test_progress_passes_nginx_as_it_happens(streaming_deployment: tuple[Deployment, EmulatorState]) -> None:
+async def test_progress_passes_nginx_as_it_happens(deployment: Deployment, twill: EmulatorServer) -> None:
     """The job ends only once the client has seen a progress notification: had anything on the way held
     the notification back until the log stream ended, the call would run its full maxSeconds."""
-    deployment, state = streaming_deployment
+    state = twill.state
     job = seed_demo(state).task("demo-1").job_ids[-1]
     assert state.job_status(job) == "RUNNING"
 
