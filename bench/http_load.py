@@ -7,7 +7,7 @@ and the emulator). The client is the SDK's `mcp.Client` over streamable HTTP, ke
 CONCURRENCY `get_task` calls in flight for a fixed time per run. Every run stops by itself
 (the whole benchmark takes under a minute); a table, then one JSON line, go to stdout.
 
-Usage: python bench/http_load.py [SECONDS_PER_RUN]   (default 8)
+Usage: python bench/http_load.py [SECONDS_PER_RUN]   (default 6)
 """
 
 from __future__ import annotations
@@ -147,4 +147,4 @@ def main(seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 8.0)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 6.0)
