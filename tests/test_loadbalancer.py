@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 
 from tests.conftest import API_KEY, PROTOCOL_MODES, SCANNED, call
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
-from tests.http_serving import mcp_client
-from twill_mcp.emulator import EmulatorServer, EmulatorState, seed_demo
+from tests.http_serving import MODERN, envelope, era_headers, mcp_client
+from twill_mcp.emulator import EmulatorServer, EmulatorState
+from twill_mcp.emulator.models import TERMINAL
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
@@ -165,6 +167,14 @@ def deployment(nginx: str, twill: EmulatorServer, tmp_path_factory: pytest.TempP
         SCANNED["log_bytes"] += len(text.encode())
 
 
+def running_job(state: EmulatorState) -> str:
+    """A job whose log stream stays open until the job ends (or the stream's maxSeconds)."""
+    _, job = state.create_task("Follow this job")
+    assert job is not None
+    assert state.job_status(job.id) not in TERMINAL
+    return job.id
+
+
 def test_the_shipped_config_leaves_nothing_to_chance() -> None:
     """What streaming and statelessness need is set, and no directive pins a client to an instance."""
     shipped = SHIPPED.read_text(encoding="utf-8")
@@ -216,8 +226,7 @@ async def test_progress_passes_nginx_as_it_happens(deployment: Deployment, twill
     """The job ends only once the client has seen a progress notification: had anything on the way held
     the notification back until the log stream ended, the call would run its full maxSeconds."""
     state = twill.state
-    job = seed_demo(state).task("demo-1").job_ids[-1]
-    assert state.job_status(job) == "RUNNING"
+    job = running_job(state)
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
         state.finish_job(job)
@@ -231,3 +240,33 @@ async def test_progress_passes_nginx_as_it_happens(deployment: Deployment, twill
     assert not result.is_error, result
     assert isinstance(result.structured_content, dict)
     assert result.structured_content["stoppedBy"] == "complete"
+
+
+@pytest.mark.anyio
+async def test_a_client_hanging_up_on_nginx_cancels_its_call(deployment: Deployment, twill: EmulatorServer) -> None:
+    """nginx closes the instance's connection when its client goes, and the instance then abandons the call."""
+    arguments = {"jobId": running_job(twill.state), "maxSeconds": STREAM_MAX_SECONDS}
+    body = envelope(
+        MODERN, "tools/call", {"name": "stream_job_logs", "arguments": arguments, "_meta": {"progressToken": 1}}
+    )
+    headers = {**era_headers(MODERN, "tools/call", "stream_job_logs"), "Authorization": f"Bearer {INBOUND_TOKEN}"}
+    logs = [log for _, log in deployment.processes[:INSTANCES]]
+    earlier = [log.stat().st_size for log in logs]
+
+    def cancelled() -> bool:
+        return any(
+            "tools/call stream_job_logs -> cancelled" in log.read_bytes()[size:].decode(errors="replace")
+            for log, size in zip(logs, earlier, strict=True)
+        )
+
+    with anyio.fail_after(STREAM_MAX_SECONDS / 2):
+        async with (
+            httpx2.AsyncClient(timeout=30) as http,
+            http.stream("POST", deployment.url, json=body, headers=headers) as response,
+        ):
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if "notifications/progress" in line:
+                    break  # the call is following the job's log stream: hang up now
+        while not cancelled():
+            await anyio.sleep(0.05)
