@@ -109,7 +109,8 @@ REQUIRED: dict[tuple[str, str], dict[str, str]] = {
 
 def node_major(node: str) -> int:
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
-    return int(re.match(r"v(\d+)", version.strip()).group(1))  # type: ignore[union-attr]
+    major = re.match(r"v(\d+)\.", version.strip())
+    return int(major.group(1)) if major else 0
 
 
 @pytest.fixture(scope="session")

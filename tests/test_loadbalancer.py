@@ -116,15 +116,10 @@ class Deployment:
         site = self.tmp / "twill-mcp.conf"
         site.write_text(render(SHIPPED.read_text(encoding="utf-8"), self.ports, self.listen, self.access_log))
         (prefix / "nginx.conf").write_text(main_config(site, prefix))
-        nginx_log = self.tmp / "nginx.log"
-        tested = subprocess.run(
-            [self.nginx, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"],
-            capture_output=True,
-            text=True,
-        )
+        nginx = [self.nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+        tested = subprocess.run([*nginx, "-t"], capture_output=True, text=True)
         assert tested.returncode == 0, tested.stderr
-        nginx_command = [self.nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
-        self._spawn(nginx_command, nginx_log, dict(os.environ))
+        self._spawn(nginx, self.tmp / "nginx.log", dict(os.environ))
         for (process, log), port in zip(self.processes, [*self.ports, self.listen], strict=True):
             wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
 
