@@ -121,6 +121,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser = argparse.ArgumentParser(prog="twill-mcp sandbox", description="Serve the local Twill emulator.")
         parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
         parser.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. latency=0.5,5xx=3,429=2,drop=1")
+        parser.add_argument("--rate-limit", type=int, default=100, help="requests per minute per key (0: off)")
+        parser.add_argument("--empty", action="store_true", help="start without the demo tasks")
         return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="sandbox"))
     if argv and argv[0] in ("tools", "doctor"):
         return _inspection_parser(argv[0]).parse_args(argv[1:], namespace=argparse.Namespace(command=argv[0]))
@@ -310,11 +312,11 @@ def _start_sandbox(**options: Any) -> contextlib.AbstractContextManager[Sandbox]
 
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults)
+        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults, rate_limit=args.rate_limit, empty=args.empty)
         with sandbox_cm as sandbox:
             print(f"Twill emulator (sandbox) serving {sandbox.server.base_url}", flush=True)
             print(f"  demo key:  {sandbox.api_key}", flush=True)
-            print(f"  demo tasks: {', '.join(sandbox.demo_tasks)}", flush=True)
+            print(f"  demo tasks: {', '.join(sandbox.demo_tasks) or 'none (--empty)'}", flush=True)
             print(f"  try: TWILL_BASE_URL={sandbox.origin} TWILL_API_KEY={sandbox.api_key} twill-mcp", flush=True)
             print("Ctrl-C stops it.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
