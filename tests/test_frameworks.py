@@ -190,3 +190,29 @@ async def test_pydantic_ai_gives_the_model_the_hint_in_the_structured_error(pyda
     error = json.loads(str(caught.value))["error"]
     assert error["code"] == "invalid_arguments"
     assert NOTHING_SENT in error["hint"]
+
+
+async def test_agents_sdk_over_streamable_http_lists_and_calls_as_the_readme_says(
+    run_snippet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.http_serving import serving
+    from twill_mcp.config import Settings
+    from twill_mcp.sandbox import Sandbox
+
+    with Sandbox.start() as sandbox:
+        config = Settings.load(
+            {}, api_key=sandbox.api_key, base_url=sandbox.origin, transport="http", port=0, auth="passthrough"
+        )
+        with serving(config) as url:
+            monkeypatch.setenv("TWILL_MCP_URL", url)
+            monkeypatch.setenv("TWILL_API_KEY", sandbox.api_key)
+            twill = run_snippet("openai-agents-http")["twill"]
+            await twill.connect()
+            try:
+                names = {tool.name for tool in await twill.list_tools()}
+                result = await twill.call_tool("list_tasks", {})
+            finally:
+                await twill.cleanup()
+    assert {"list_tasks", "cancel_task", "get_task"} <= names
+    assert not result.is_error
+    assert "demo-1" in json.dumps(result.model_dump(mode="json"))
