@@ -27,7 +27,7 @@ import mcp_types as types
 from twill_mcp import __version__
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import LOG_LEVELS, Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import server_key
 from twill_mcp.doctor import diagnose, render
 from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
@@ -207,7 +207,7 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
 async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
         await serve_stdio(
-            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed),
+            build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed),
             eof_grace=settings.call_timeout + 1,
             stop_grace=shutdown_grace(settings),
             read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],
@@ -226,9 +226,7 @@ async def call_once(
 
     async with (
         TwillHttp(settings) as http,
-        Client(
-            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed), mode="legacy"
-        ) as client,
+        Client(build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed), mode="legacy") as client,
     ):
         return await client.call_tool(name, arguments, progress_callback=progress)
 
