@@ -195,6 +195,7 @@ async def test_pydantic_ai_gives_the_model_the_hint_in_the_structured_error(pyda
 async def test_agents_sdk_over_streamable_http_lists_and_calls_as_the_readme_says(
     run_snippet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("agents", reason="the frameworks extra (openai-agents) is not installed")
     from tests.http_serving import serving
     from twill_mcp.config import Settings
     from twill_mcp.sandbox import Sandbox
