@@ -13,8 +13,11 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
 from twill_mcp.call import ToolCall
-from twill_mcp.compiler import CompiledTool
+from twill_mcp.catalog import compiled_by_name
+from twill_mcp.composed import Tool
 from twill_mcp.credentials import CredentialsFor
+from twill_mcp.prompts import TwillPrompts
+from twill_mcp.resources import TaskResources, Upstream
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
@@ -32,7 +35,7 @@ INSTRUCTIONS = (
 )
 
 
-def mcp_tool(tool: CompiledTool) -> types.Tool:
+def mcp_tool(tool: Tool) -> types.Tool:
     hints = tool.annotations
     return types.Tool(
         name=tool.name,
@@ -51,7 +54,7 @@ def mcp_tool(tool: CompiledTool) -> types.Tool:
 
 
 def build_server(
-    http: TwillHttp, tools: Sequence[CompiledTool], credentials: CredentialsFor, *, sandbox: bool = False
+    http: TwillHttp, tools: Sequence[Tool], credentials: CredentialsFor, *, sandbox: bool = False
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
@@ -59,6 +62,10 @@ def build_server(
     """
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
+    # Resources and prompts read through the compiled read-only operations, whichever tools are exposed.
+    upstream = Upstream(http, compiled_by_name())
+    prompts = TwillPrompts(upstream, credentials)
+    resources = TaskResources(upstream, credentials, completes=prompts.completes)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -88,6 +95,12 @@ def build_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        on_list_resources=resources.list_resources,
+        on_list_resource_templates=resources.list_templates,
+        on_read_resource=resources.read,
+        on_completion=resources.complete,
+        on_list_prompts=prompts.list_prompts,
+        on_get_prompt=prompts.get_prompt,
     )
 
 
