@@ -41,6 +41,25 @@ RESOURCE_NOT_FOUND = -32002
 COMPLETION_TTL_SECONDS = 30.0
 MAX_COMPLETIONS = 100
 
+RESOURCES = [
+    types.Resource(
+        uri=TASKS_URI,
+        name="tasks",
+        title="Recent Twill tasks",
+        description="The first page of the workspace's tasks, newest first, with each latest job's status.",
+        mime_type=JSON,
+    )
+]
+TEMPLATES = [
+    types.ResourceTemplate(
+        uri_template=TASK_TEMPLATE,
+        name="task",
+        title="Twill task",
+        description="One task and its latest job (status, finalAnswer, PRs), as get_task returns it.",
+        mime_type=JSON,
+    )
+]
+
 
 class Upstream:
     """One JSON read of a compiled read-only operation, as a tool would make it, outside a tool call."""
@@ -95,26 +114,12 @@ class TaskResources:
     async def list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        tasks = types.Resource(
-            uri=TASKS_URI,
-            name="tasks",
-            title="Recent Twill tasks",
-            description="The first page of the workspace's tasks, newest first, with each latest job's status.",
-            mime_type=JSON,
-        )
-        return types.ListResourcesResult(resources=[tasks])
+        return types.ListResourcesResult(resources=RESOURCES)
 
     async def list_templates(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        task = types.ResourceTemplate(
-            uri_template=TASK_TEMPLATE,
-            name="task",
-            title="Twill task",
-            description="One task and its latest job (status, finalAnswer, PRs), as get_task returns it.",
-            mime_type=JSON,
-        )
-        return types.ListResourceTemplatesResult(resource_templates=[task])
+        return types.ListResourceTemplatesResult(resource_templates=TEMPLATES)
 
     async def read(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
