@@ -18,6 +18,7 @@ from twill_mcp.composed import Tool
 from twill_mcp.credentials import CredentialsFor
 from twill_mcp.prompts import TwillPrompts
 from twill_mcp.resources import TaskResources, Upstream
+from twill_mcp.subscriptions import WATCH_SECONDS, Subscriptions, TaskWatch
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
@@ -54,7 +55,12 @@ def mcp_tool(tool: Tool) -> types.Tool:
 
 
 def build_server(
-    http: TwillHttp, tools: Sequence[Tool], credentials: CredentialsFor, *, sandbox: bool = False
+    http: TwillHttp,
+    tools: Sequence[Tool],
+    credentials: CredentialsFor,
+    *,
+    sandbox: bool = False,
+    watch_seconds: float = WATCH_SECONDS,
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
@@ -66,6 +72,8 @@ def build_server(
     upstream = Upstream(http, compiled_by_name())
     prompts = TwillPrompts(upstream, credentials)
     resources = TaskResources(upstream, credentials, completes=prompts.completes)
+    watch = TaskWatch(upstream, every=watch_seconds)
+    subscriptions = Subscriptions(watch, credentials)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -92,12 +100,16 @@ def build_server(
         version=__version__,
         title="Twill",
         instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
+        lifespan=watch.running,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
         on_list_resources=resources.list_resources,
         on_list_resource_templates=resources.list_templates,
         on_read_resource=resources.read,
+        on_subscribe_resource=subscriptions.subscribe,
+        on_unsubscribe_resource=subscriptions.unsubscribe,
+        on_subscriptions_listen=subscriptions.listen,
         on_completion=resources.complete,
         on_list_prompts=prompts.list_prompts,
         on_get_prompt=prompts.get_prompt,

@@ -248,15 +248,19 @@ class _Watch:
             await self.report()
 
 
-def _status(task: Any) -> str | None:
+def latest_job(task: Any) -> dict[str, Any] | None:
+    """get_task's `latestJob`, when the body has one."""
     job = task.get("latestJob") if isinstance(task, dict) else None
-    status = job.get("status") if isinstance(job, dict) else None
+    return job if isinstance(job, dict) else None
+
+
+def _status(task: Any) -> str | None:
+    status = (latest_job(task) or {}).get("status")
     return status if isinstance(status, str) else None
 
 
 def _latest_job_id(task: Any) -> str | None:
-    job = task.get("latestJob") if isinstance(task, dict) else None
-    job_id = job.get("id") if isinstance(job, dict) else None
+    job_id = (latest_job(task) or {}).get("id")
     return job_id if isinstance(job_id, str) and job_id else None
 
 
