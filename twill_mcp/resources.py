@@ -172,9 +172,11 @@ class TaskResources:
                 return []
             tasks = body.get("tasks") if isinstance(body, dict) else None
             values = [
-                task.get("slug") or task.get("id")
+                name
                 for task in tasks or []
-                if isinstance(task, dict) and isinstance(task.get("slug") or task.get("id"), str)
+                if isinstance(task, dict)
+                for name in [task.get("slug") or task.get("id")]
+                if isinstance(name, str)
             ]
             self._recent[credentials.key_id] = _Recent(now + self._ttl, values)
             return values
