@@ -18,12 +18,13 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import server_env
 from tests.fake_twill import FakeTwill
-from twill_mcp.catalog import all_tools
+from twill_mcp.catalog import all_tools, compiled_by_name
 from twill_mcp.config import Settings
 from twill_mcp.credentials import Credentials, fixed
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.resources import RESOURCE_NOT_FOUND
+from twill_mcp.resources import RESOURCE_NOT_FOUND, Upstream
 from twill_mcp.server import build_server
+from twill_mcp.subscriptions import TaskWatch, Watching
 from twill_mcp.upstream import TwillHttp
 
 pytestmark = [
@@ -33,13 +34,15 @@ pytestmark = [
 ]
 URI = "twill://tasks/watched"
 WATCH_SECONDS = 0.05
+# Fast, and with no rate share holding the reads back: the share is for Twill, not for a test.
+QUICK = Watching(every=WATCH_SECONDS, per_minute=60_000)
 
 
 @asynccontextmanager
 async def watching(fake: FakeTwill, mode: str, **client: Any) -> AsyncIterator[Client]:
     settings = Settings.load(server_env(fake))
     async with TwillHttp(settings) as http:
-        server = build_server(http, all_tools(), fixed(Credentials(settings.api_key)), watch_seconds=WATCH_SECONDS)
+        server = build_server(http, all_tools(), fixed(Credentials(settings.api_key)), watching=QUICK)
         async with Client(server, mode=mode, **client) as connected:
             yield connected
 
@@ -109,3 +112,30 @@ async def test_a_subscribed_task_that_finishes_is_announced_on_a_2026_listen_str
         with anyio.fail_after(5):
             event = await anext(aiter(stream))
     assert event.uri == URI
+
+
+async def test_reads_of_many_watched_tasks_are_spread_to_stay_within_the_keys_share(fake_twill: FakeTwill) -> None:
+    for slug in ("one", "two"):
+        fake_twill.state.create_task(f"Task {slug}", slug=slug)
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+        await anyio.sleep_forever()
+
+    async def notify(uri: str) -> None:
+        pass
+
+    settings = Settings.load(server_env(fake_twill))
+    credentials = Credentials(settings.api_key)
+    async with TwillHttp(settings) as http:
+        watch = TaskWatch(Upstream(http, compiled_by_name()), Watching(every=1.0, per_minute=20), sleep=record)
+        for slug in ("one", "two"):
+            await watch.add(f"twill://tasks/{slug}", credentials, notify, owner=slug)
+        async with watch.running(None):
+            with anyio.fail_after(5):
+                while not pauses:
+                    await anyio.sleep(0.01)
+    # Two tasks read per round at 20 reads a minute: a round every 6 s, not every second.
+    assert pauses == [6.0]
+    assert len(fake_twill.requests) == 4  # each task's state on subscribing, then one round

@@ -30,9 +30,9 @@ Serve = Callable[..., AbstractAsyncContextManager[Client]]
 @pytest.fixture
 def serve(fake_twill: FakeTwill, protocol_mode: str) -> Serve:
     @asynccontextmanager
-    async def _serve(mode: str = protocol_mode, **env: str) -> AsyncIterator[Client]:
+    async def _serve(**env: str) -> AsyncIterator[Client]:
         settings = Settings.load(server_env(fake_twill, **env))
-        async with serving(settings, all_tools(QUICK), mode) as client:
+        async with serving(settings, all_tools(QUICK), protocol_mode) as client:
             yield client
 
     return _serve
@@ -77,7 +77,7 @@ async def test_a_running_job_that_finishes_in_the_window_is_returned_done_after_
     ]
 
 
-async def test_progress_reports_each_status_the_wait_saw(fake_twill: FakeTwill, serve: Serve) -> None:
+async def test_progress_reports_each_status_the_wait_saw(fake_twill: FakeTwill) -> None:
     job = running_task(fake_twill, "progress", PENDING)
     seen: list[tuple[float, str | None]] = []
 
@@ -89,7 +89,8 @@ async def test_progress_reports_each_status_the_wait_saw(fake_twill: FakeTwill, 
         fake_twill.state.advance(job, RUNNING)
         await finish_after(fake_twill, job, 0.2)
 
-    async with serve(mode="legacy") as client, anyio.create_task_group() as group:
+    settings = Settings.load(server_env(fake_twill))
+    async with serving(settings, all_tools(QUICK), "legacy") as client, anyio.create_task_group() as group:
         group.start_soon(start_then_finish)
         result = await client.call_tool("wait_for_task", {"taskIdOrSlug": "progress"}, progress_callback=on_progress)
     assert result.structured_content["done"] is True

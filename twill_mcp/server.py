@@ -18,7 +18,7 @@ from twill_mcp.composed import Tool
 from twill_mcp.credentials import CredentialsFor
 from twill_mcp.prompts import TwillPrompts
 from twill_mcp.resources import TaskResources, Upstream
-from twill_mcp.subscriptions import WATCH_SECONDS, Subscriptions, TaskWatch
+from twill_mcp.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
@@ -60,7 +60,7 @@ def build_server(
     credentials: CredentialsFor,
     *,
     sandbox: bool = False,
-    watch_seconds: float = WATCH_SECONDS,
+    watching: Watching = WATCHING,
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
@@ -72,7 +72,7 @@ def build_server(
     upstream = Upstream(http, compiled_by_name())
     prompts = TwillPrompts(upstream, credentials)
     resources = TaskResources(upstream, credentials, completes=prompts.completes)
-    watch = TaskWatch(upstream, every=watch_seconds)
+    watch = TaskWatch(upstream, watching)
     subscriptions = Subscriptions(watch, credentials)
 
     async def list_tools(

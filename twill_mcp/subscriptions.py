@@ -4,7 +4,7 @@ The SDK serves both protocol eras: `resources/subscribe` / `resources/unsubscrib
 `notifications/resources/updated` on the 2025 wire, and `subscriptions/listen` streams
 (`mcp.server.subscriptions.ListenHandler`) on the 2026-07-28 wire. Twill has no push, so
 a change is found by reading the task: only while someone is subscribed, once per task
-and key per round, at most `WATCH_REQUESTS_PER_MINUTE` of the key's budget, through the
+and key per round, at most `Watching.per_minute` of the key's budget, through the
 same request path as the tools.
 """
 
@@ -32,9 +32,16 @@ from twill_mcp.waiting import latest_job
 
 logger = logging.getLogger(__name__)
 
-WATCH_SECONDS = 10.0
-# A fifth of Twill's 100 per minute: watching must never starve the key's tool calls.
-WATCH_REQUESTS_PER_MINUTE = 20
+
+@dataclass(frozen=True, slots=True)
+class Watching:
+    """How often subscribed tasks are read."""
+
+    every: float = 10.0
+    per_minute: int = 20
+    """Reads per minute per key at most: a fifth of Twill's 100, so watching never starves the key's tool calls."""
+
+
 _TASK_URI = re.compile(re.escape(TASKS_URI) + r"/([^/?#]+)")
 Notify = Callable[[str], Awaitable[None]]
 
@@ -47,12 +54,15 @@ class _Subscriber:
     notify: Notify
 
 
+WATCHING = Watching()
+
+
 class TaskWatch:
     """The subscribed task URIs, and the loop that reads them while there are any."""
 
-    def __init__(self, upstream: Upstream, *, every: float = WATCH_SECONDS, sleep: Sleep = anyio.sleep) -> None:
+    def __init__(self, upstream: Upstream, watching: Watching, *, sleep: Sleep = anyio.sleep) -> None:
         self._upstream = upstream
-        self._every = every
+        self._watching = watching
         self._sleep = sleep
         self._subscribers: dict[str, list[_Subscriber]] = {}
         self._seen: dict[tuple[str, str], Any] = {}
@@ -98,7 +108,7 @@ class TaskWatch:
             for key_id in {s.credentials.key_id for s in subscribers}:
                 per_key[key_id] = per_key.get(key_id, 0) + 1
         busiest = max(per_key.values(), default=0)
-        return max(self._every, busiest * 60.0 / WATCH_REQUESTS_PER_MINUTE)
+        return max(self._watching.every, busiest * 60.0 / self._watching.per_minute)
 
     async def check(self) -> None:
         """Read each watched task once per key, and tell that key's subscribers if its run changed."""
@@ -147,7 +157,7 @@ class Subscriptions:
     ) -> types.EmptyResult:
         uri = str(params.uri)
         try:
-            await self._watch.add(uri, self._credentials(ctx), ctx.session.send_resource_updated, ctx.session)
+            await self._watch.add(uri, self._credentials(ctx), ctx.session.send_resource_updated, _client_of(ctx))
         except ToolCallError as error:
             raise protocol_error(error, uri) from None
         return types.EmptyResult()
@@ -155,7 +165,7 @@ class Subscriptions:
     async def unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        self._watch.remove(str(params.uri), ctx.session)
+        self._watch.remove(str(params.uri), _client_of(ctx))
         return types.EmptyResult()
 
     async def listen(
@@ -182,3 +192,13 @@ class Subscriptions:
         finally:
             for uri in watched:
                 self._watch.remove(uri, owner)
+
+
+def _client_of(ctx: ServerRequestContext[Any]) -> object:
+    """What stays the same across one client's requests, so an unsubscribe finds its subscribe.
+
+    The SDK builds a new session object per request, over one connection, which mcp 2.3
+    exposes only as the session's `_connection`; a notification without a request id
+    goes out on that connection's standalone channel, whichever session sends it.
+    """
+    return getattr(ctx.session, "_connection", ctx.session)
