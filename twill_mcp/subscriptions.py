@@ -156,6 +156,13 @@ class Subscriptions:
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
         uri = str(params.uri)
+        if not getattr(_client_of(ctx), "has_standalone_channel", True):
+            # Stateless HTTP: nothing outlives the request, so an update would have nowhere to go.
+            raise MCPError(
+                code=types.INVALID_REQUEST,
+                message="resources/subscribe needs a connection that stays open (stdio); over stateless HTTP, "
+                "use subscriptions/listen (protocol 2026-07-28), or read the resource again, or call wait_for_task.",
+            )
         try:
             await self._watch.add(uri, self._credentials(ctx), ctx.session.send_resource_updated, _client_of(ctx))
         except ToolCallError as error:
