@@ -22,8 +22,8 @@ from twill_mcp.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
-# The list is the same for every caller and fixed for the life of a process; a redeploy may change it.
-TOOLS_LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
+# The lists are the same for every caller and fixed for the life of a process; a redeploy may change them.
+LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
 SANDBOX_META_KEY = "ai.twill.mcp/sandbox"
 SANDBOX_NOTICE = (
     "SANDBOX: this server talks to a local Twill emulator with a demo workspace, not the real Twill API; "
@@ -103,7 +103,12 @@ def build_server(
         lifespan=watch.running,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        cache_hints={
+            "tools/list": LIST_CACHE,
+            "prompts/list": LIST_CACHE,
+            "resources/list": LIST_CACHE,
+            "resources/templates/list": LIST_CACHE,
+        },
         on_list_resources=resources.list_resources,
         on_list_resource_templates=resources.list_templates,
         on_read_resource=resources.read,
