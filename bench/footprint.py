@@ -20,6 +20,7 @@ from fastmcp import Client as FastMCPClient
 from fastmcp import FastMCP
 from mcp import Client
 
+from twill_mcp.catalog import all_tools
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.credentials import server_key
@@ -35,7 +36,7 @@ def payload(tools: list[Any]) -> str:
 
 
 async def ours(**selection: Any) -> tuple[str, int]:
-    tools = select_tools(compile_spec(load_bundled_spec()), **selection)
+    tools = select_tools(all_tools(), **selection)
     async with (
         TwillHttp(Settings.load({})) as http,
         Client(build_server(http, tools, server_key(None)), mode="legacy") as client,

@@ -25,7 +25,8 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
-from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.catalog import all_tools
+from twill_mcp.composed import Tool
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import server_key
 from twill_mcp.doctor import diagnose, render
@@ -33,7 +34,6 @@ from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.server import build_server, mcp_tool
-from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
 from twill_mcp.terminal import ProgressLine
@@ -169,9 +169,9 @@ def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dic
     }
 
 
-def exposed_tools(settings: Settings) -> list[CompiledTool]:
+def exposed_tools(settings: Settings) -> list[Tool]:
     return select_tools(
-        compile_spec(load_bundled_spec()),
+        all_tools(),
         toolsets=settings.toolsets,
         include=settings.tools,
         exclude=settings.exclude_tools,
@@ -179,7 +179,7 @@ def exposed_tools(settings: Settings) -> list[CompiledTool]:
     )
 
 
-def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:
+def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:
     """`k=v` pairs; a value is JSON where it parses, except for string-typed arguments."""
     arguments: dict[str, Any] = {}
     if as_json:
@@ -204,7 +204,7 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
     return arguments
 
 
-async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
+async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
         await serve_stdio(
             build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed),
@@ -216,7 +216,7 @@ async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) 
 
 async def call_once(
     settings: Settings,
-    tools: list[CompiledTool],
+    tools: list[Tool],
     name: str,
     arguments: dict[str, Any],
     sandboxed: bool,
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tools = exposed_tools(settings)
             arguments = {}
             if args.command == "call":
-                by_name = {tool.name: tool for tool in compile_spec(load_bundled_spec())}
+                by_name = {tool.name: tool for tool in all_tools()}
                 arguments = parse_call_arguments(by_name.get(args.tool), args.arguments, args.json_arguments)
         except ConfigError as exc:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
@@ -339,7 +339,7 @@ def run_tools(args: argparse.Namespace) -> int:
     return 0
 
 
-def tools_table(tools: Sequence[CompiledTool]) -> str:
+def tools_table(tools: Sequence[Tool]) -> str:
     rows = [("TOOL", "TOOLSET", "HINTS", "TITLE")]
     rows += [(tool.name, tool.toolset, tool.annotations.summary, tool.title) for tool in tools]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

@@ -17,7 +17,9 @@ from typing import Any
 import anyio
 import mcp_types as types
 
-from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.catalog import all_tools
+from twill_mcp.compiler import compile_spec
+from twill_mcp.composed import Tool
 from twill_mcp.config import ENVIRONMENT, Settings, read_api_key
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import ConfigError
@@ -25,7 +27,7 @@ from twill_mcp.logs import configure_logging
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.surface import select_tools
 
-CallOnce = Callable[[Settings, list[CompiledTool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
+CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"
 GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL_API_KEY, or TWILL_API_KEY_FILE to a file"
 # What to do about a problem with a setting, by the variable its message starts with.
@@ -99,9 +101,9 @@ def _surface_check(settings: Settings) -> Check:
     return Check("tools", f"{len(tools)} exposed, from the toolsets {', '.join(toolsets)}")
 
 
-def _select(settings: Settings) -> list[CompiledTool]:
+def _select(settings: Settings) -> list[Tool]:
     return select_tools(
-        compile_spec(load_bundled_spec()),
+        all_tools(),
         toolsets=settings.toolsets,
         include=settings.tools,
         exclude=settings.exclude_tools,
