@@ -24,7 +24,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.cli import exposed_tools
+from twill_mcp.catalog import exposed_tools
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.credentials import Credentials, server_key

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from twill_mcp.catalog import exposed_tools
+from twill_mcp.config import Settings
+
 pytestmark = pytest.mark.anyio
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -113,7 +116,8 @@ async def openai_agent(run_snippet: Any) -> Any:
 
 
 async def test_agents_sdk_converts_every_tool_to_a_strict_schema(openai_agent: StrictAgent) -> None:
-    assert len(openai_agent.tools) == 19
+    every = exposed_tools(Settings.load({}, toolsets="all"))
+    assert set(openai_agent.tools) == {tool.name for tool in every}
     assert all(tool.strict_json_schema for tool in openai_agent.tools.values())
 
 

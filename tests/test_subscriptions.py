@@ -20,7 +20,7 @@ from tests.conftest import server_env
 from tests.fake_twill import FakeTwill
 from twill_mcp.catalog import all_tools, compiled_by_name
 from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import Credentials, server_key
 from twill_mcp.emulator.models import RUNNING
 from twill_mcp.resources import RESOURCE_NOT_FOUND, Upstream
 from twill_mcp.server import build_server
@@ -42,7 +42,7 @@ QUICK = Watching(every=WATCH_SECONDS, per_minute=60_000)
 async def watching(fake: FakeTwill, mode: str, **client: Any) -> AsyncIterator[Client]:
     settings = Settings.load(server_env(fake))
     async with TwillHttp(settings) as http:
-        server = build_server(http, all_tools(), fixed(Credentials(settings.api_key)), watching=QUICK)
+        server = build_server(http, all_tools(), server_key(settings.api_key), watching=QUICK)
         async with Client(server, mode=mode, **client) as connected:
             yield connected
 

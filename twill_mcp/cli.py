@@ -25,7 +25,7 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
-from twill_mcp.catalog import all_tools
+from twill_mcp.catalog import all_tools, exposed_tools
 from twill_mcp.composed import Tool
 from twill_mcp.config import LOG_LEVELS, Settings
 from twill_mcp.credentials import server_key
@@ -35,7 +35,7 @@ from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.server import build_server, mcp_tool
 from twill_mcp.stdio import serve_stdio
-from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
+from twill_mcp.surface import DEFAULT_TOOLSETS
 from twill_mcp.terminal import ProgressLine
 from twill_mcp.upstream import TwillHttp
 
@@ -167,16 +167,6 @@ def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dic
         **serving,
         **upstream,
     }
-
-
-def exposed_tools(settings: Settings) -> list[Tool]:
-    return select_tools(
-        all_tools(),
-        toolsets=settings.toolsets,
-        include=settings.tools,
-        exclude=settings.exclude_tools,
-        read_only=settings.read_only,
-    )
 
 
 def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:

@@ -196,7 +196,7 @@ def _worker_settings(settings: Settings, sandboxed: bool) -> str:
 
 def worker_app() -> ASGIApp:
     """The app in a `--workers` process: the parent's settings, from the environment it passed down."""
-    from twill_mcp.cli import exposed_tools  # the CLI decides the surface; importing it at the top would cycle
+    from twill_mcp.catalog import exposed_tools
     from twill_mcp.logs import configure_logging
 
     passed = json.loads(os.environ[WORKER_SETTINGS_VARIABLE])
