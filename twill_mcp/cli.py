@@ -156,7 +156,8 @@ def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dic
     """What the command line (and the sandbox, when used) sets over the environment."""
     upstream: dict[str, Any] = {}
     if sandbox is not None:
-        upstream = {"base_url": sandbox.origin, "api_key": sandbox.api_key}
+        # The emulator runs in this process: a proxy could not reach it, and would only see the demo traffic.
+        upstream = {"base_url": sandbox.origin, "api_key": sandbox.api_key, "no_proxy": ("*",)}
     serving = {option: getattr(args, option, None) for option in HTTP_OPTIONS}
     return {
         "log_level": args.log_level,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from twill_mcp.errors import ConfigError
+from twill_mcp.network import proxy_url, tls_context
 
 DEFAULT_BASE_URL = "https://twill.ai"
 API_PREFIX = "/api/v1"
@@ -46,6 +48,15 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_HTTP_TOKEN": "http_token",
     "TWILL_MCP_ALLOWED_HOSTS": "allowed_hosts",
     "TWILL_MCP_ALLOWED_ORIGINS": "allowed_origins",
+    # The network's own conventions, read as settings rather than by trusting the whole environment.
+    # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
+    "HTTPS_PROXY": "https_proxy",
+    "https_proxy": "https_proxy",
+    "HTTP_PROXY": "http_proxy",
+    "http_proxy": "http_proxy",
+    "NO_PROXY": "no_proxy",
+    "no_proxy": "no_proxy",
+    "SSL_CERT_FILE": "ssl_cert_file",
 }
 
 
@@ -79,8 +90,15 @@ class Settings(BaseModel):
     http_token: SecretStr | None = Field(None, description="Bearer token every inbound request must carry (env auth).")
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # Reaching Twill; see twill_mcp/network.py. Proxy URLs are secrets: they may hold a password.
+    https_proxy: SecretStr | None = None
+    http_proxy: SecretStr | None = None
+    no_proxy: tuple[str, ...] = ()
+    ssl_cert_file: str | None = Field(None, description="CA bundle (PEM) to trust instead of the system store.")
 
-    @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
+    @field_validator(
+        "toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", "no_proxy", mode="before"
+    )
     @classmethod
     def _names(cls, value: Any) -> Any:
         """Comma-separated in the environment and on the command line."""
@@ -107,6 +125,26 @@ class Settings(BaseModel):
                 raise ValueError("is too short to be a Twill API key; copy the whole key from Twill workspace settings")
         return value
 
+    @field_validator("https_proxy", "http_proxy", mode="before")
+    @classmethod
+    def _proxy(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return proxy_url(value) if value.strip() else None
+        return value
+
+    @field_validator("ssl_cert_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        try:
+            tls_context(value)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot load CA certificates (PEM) from {value!r} ({type(exc).__name__})") from None
+        return value
+
     @field_validator("transport", "auth", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -129,7 +167,8 @@ class Settings(BaseModel):
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from the environment (and explicit overrides), or a `ConfigError` that says what to fix."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {field: env[var] for var, field in ENVIRONMENT.items() if env.get(var, "").strip()}
+        sources = variables(env)
+        values: dict[str, Any] = {field: env[var] for field, var in sources.items()}
         # Every problem at once, so that fixing one does not just reveal the next.
         problems: list[str] = []
         try:
@@ -140,7 +179,7 @@ class Settings(BaseModel):
         try:
             settings = cls(**values)
         except ValidationError as exc:
-            problems += _describe(exc)
+            problems += _describe(exc, sources)
         if problems:
             raise ConfigError(*problems)
         return settings
@@ -160,12 +199,21 @@ def read_api_key(env: Mapping[str, str]) -> tuple[str, str | None]:
         raise ConfigError(f"TWILL_API_KEY_FILE: cannot read {key_file!r} ({type(exc).__name__})") from None
 
 
-def _describe(exc: ValidationError) -> list[str]:
+def variables(env: Mapping[str, str]) -> dict[str, str]:
+    """Setting -> the variable it is read from, for those set; the last of ENVIRONMENT's names for it wins."""
+    return {field: var for var, field in ENVIRONMENT.items() if env.get(var, "").strip()}
+
+
+def _describe(exc: ValidationError, sources: Mapping[str, str]) -> list[str]:
     """Validation problems by setting name, without the offending values (one may be the key)."""
-    names = {field: var for var, field in ENVIRONMENT.items()} | {
-        "api_key": "TWILL_API_KEY",
-        "json_response": "--json-response",
-    }
+    names = (
+        {field: var for var, field in ENVIRONMENT.items()}
+        | dict(sources)
+        | {
+            "api_key": "TWILL_API_KEY",
+            "json_response": "--json-response",
+        }
+    )
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = str(err["loc"][0]) if err["loc"] else "configuration"

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 
 from twill_mcp.catalog import compiled_by_name, exposed_tools
 from twill_mcp.composed import Tool
-from twill_mcp.config import ENVIRONMENT, Settings, read_api_key
+from twill_mcp.config import ENVIRONMENT, Settings, read_api_key, variables
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
+from twill_mcp.network import mask, route, trust_source
 
 CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"
@@ -32,7 +34,9 @@ FIXES = {
     "TWILL_API_KEY_FILE": "point it at a readable file that holds only the key",
     "TWILL_API_KEY": "copy the key again from Twill (workspace settings → API Keys)",
     "TWILL_BASE_URL": "unset it for https://twill.ai, or give your Twill origin over https",
+    "SSL_CERT_FILE": "point it at a PEM file of the CA certificates to trust, or unset it for the system store",
 }
+PROXY_FIX = "give the proxy as http://host:port, with user:password@ before the host if it needs them"
 SURFACE_FIX = "correct --toolsets/--tools/--exclude-tools or TWILL_MCP_TOOLSETS/_TOOLS/_EXCLUDE_TOOLS"
 
 
@@ -69,6 +73,8 @@ def diagnose(
     configure_logging("ERROR", secrets=[settings.api_key.get_secret_value() if settings.api_key else ""])
     checks.append(_key_check(settings, env, sandboxed))
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
+    checks.append(_proxy_check(settings, env, sandboxed))
+    checks.append(Check("TLS trust", trust_source(settings.ssl_cert_file)))
     checks.append(_surface_check(settings))
     checks.append(_budget_check(settings))
     if settings.api_key is None:
@@ -78,7 +84,7 @@ def diagnose(
 
 def _config_problem(problem: str) -> Check:
     name, _, message = problem.partition(": ")
-    fix = FIXES.get(name, "see the Configuration table in the README")
+    fix = PROXY_FIX if name.lower().endswith("_proxy") else FIXES.get(name, "see the Configuration table in the README")
     return Check(name, f"{message} — fix: {fix}", problem=True)
 
 
@@ -87,6 +93,18 @@ def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> C
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
     return Check("API key", f"{Credentials(settings.api_key).fingerprint}, from {source}")
+
+
+def _proxy_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
+    way = route(settings)
+    if sandboxed:
+        return Check("proxy", "none: the sandbox runs in this process")
+    if way.proxy is not None:
+        source = variables(env).get(way.setting, way.setting.upper())
+        return Check("proxy", f"{mask(way.proxy.get_secret_value())}, from {source}")
+    if way.bypassed:
+        return Check("proxy", f"none: {httpx2.URL(settings.base_url).host} is in NO_PROXY")
+    return Check("proxy", f"none ({way.setting.upper()} is not set)")
 
 
 def _surface_check(settings: Settings) -> Check:

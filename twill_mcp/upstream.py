@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -25,6 +26,7 @@ from twill_mcp.budget import RateBudgets
 from twill_mcp.config import Settings
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import MissingApiKey, ToolCallError
+from twill_mcp.network import mask, route, tls_context
 from twill_mcp.outcomes import (
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
@@ -118,6 +120,9 @@ class TwillHttp:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        self._route = route(settings)
+        trust = tls_context(settings.ssl_cert_file)
+        proxy = self._route.proxy
         self._client = httpx2.AsyncClient(
             base_url=settings.base_url,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
@@ -129,7 +134,10 @@ class TwillHttp:
             ),
             follow_redirects=False,
             transport=transport,
+            # The proxy and CAs the settings name, and nothing else the environment holds.
             trust_env=False,
+            verify=trust,
+            proxy=_proxy(proxy.get_secret_value(), trust) if proxy else None,
         )
         self._budgets = RateBudgets(settings.rate_limit)
         self._sleep = sleep
@@ -226,6 +234,10 @@ class TwillHttp:
             logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, why, wait, attempt)
             await self._sleep(wait)
 
+    def _through(self) -> str:
+        proxy = self._route.proxy
+        return f" through the proxy {mask(proxy.get_secret_value())}" if proxy else ""
+
     def _timeout(self, reader: Reader[Any], deadline: float) -> httpx2.Timeout:
         timeout = self._client.timeout
         if not reader.streams:
@@ -260,9 +272,14 @@ class TwillHttp:
         if trace.sent:
             return lost(effect, why, timed_out=timed_out)
         if timed_out:
-            return not_sent(f"Could not reach Twill within {limit:g} s", timed_out=True)
-        where = f"Could not connect to Twill at {self._settings.base_url} ({_reason(exc, scrub)})"
+            return not_sent(f"Could not reach Twill{self._through()} within {limit:g} s", timed_out=True)
+        where = f"Could not connect to Twill at {self._settings.base_url}{self._through()} ({_reason(exc, scrub)})"
         return not_sent(where, timed_out=False)
+
+
+def _proxy(url: str, trust: ssl.SSLContext) -> httpx2.Proxy:
+    """An https proxy is trusted like Twill is (httpx would read SSL_CERT_FILE itself); an http one takes no context."""
+    return httpx2.Proxy(url, ssl_context=trust if url.startswith("https://") else None)
 
 
 class _Retry(Exception):
@@ -280,7 +297,8 @@ class _SendTrace:
         self.sent = False
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if not self.sent and event.endswith("send_request_headers.started"):
+        # A proxy's CONNECT carries nothing of the request: only what goes through the tunnel counts.
+        if not self.sent and event.endswith("send_request_headers.started") and info["request"].method != b"CONNECT":
             self.sent = True
 
 

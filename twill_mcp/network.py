@@ -1,0 +1,128 @@
+"""How this process reaches Twill on the network it is on: through which proxy, trusting which CAs.
+
+Only the variables named in config.ENVIRONMENT are read, never the whole environment
+(the client keeps `trust_env=False`), so what the doctor reports is what the client does.
+NO_PROXY follows httpx's rules (the same as Go's net/http): `*` bypasses every host;
+`example.com` matches it and its subdomains; `.example.com` and `*.example.com` only its
+subdomains; an IP address or CIDR range matches addresses in it; `host:port` only that port.
+Loopback is not special: list it in NO_PROXY to reach it directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx2
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from twill_mcp.config import Settings
+
+PROXY_SCHEMES = ("http", "https")
+PROXY_EXAMPLE = "http://proxy.example.com:3128"
+
+
+def proxy_url(value: str) -> str:
+    """A proxy URL as curl and httpx take it (no scheme means http://), or a ValueError that never echoes a password."""
+    scheme, sep, rest = value.strip().partition("://")
+    url = f"{scheme.lower()}://{rest}" if sep else f"http://{scheme}"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in PROXY_SCHEMES:
+        raise ValueError(f"must be an http:// or https:// proxy URL such as {PROXY_EXAMPLE}, got {mask(url)!r}")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ValueError(f"has an invalid port; give one such as {PROXY_EXAMPLE}, got {mask(url)!r}") from None
+    if not parts.hostname:
+        raise ValueError(f"must name the proxy's host, such as {PROXY_EXAMPLE}, got {mask(url)!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"must be only scheme://host:port (with user:password@ if needed), got {mask(url)!r}")
+    return url
+
+
+def mask(url: str) -> str:
+    """The URL with any user:password hidden: proxy credentials are secrets too."""
+    scheme, sep, rest = url.rpartition("://")
+    _userinfo, at, hostport = rest.rpartition("@")
+    return f"{scheme}{sep}***@{hostport}" if at else url
+
+
+def bypasses(no_proxy: tuple[str, ...], host: str, port: int) -> bool:
+    """Whether NO_PROXY sends this host (and port) directly, by httpx's rules (see the module docstring)."""
+    host = host.strip("[]").lower()
+    return any(_matches(entry.strip().lower(), host, port) for entry in no_proxy)
+
+
+def _matches(entry: str, host: str, port: int) -> bool:
+    if entry == "*":
+        return True
+    if not entry or "://" in entry:
+        # httpx would apply a scheme-qualified entry to that scheme only; nobody writes one for a single origin.
+        return False
+    network = _network(entry)
+    if network is not None:
+        try:
+            return ipaddress.ip_address(host) in network
+        except ValueError:
+            return False
+    name, _, entry_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+    if entry_port and entry_port != str(port):
+        return False
+    name = name.strip("[]")
+    if name.startswith("*."):
+        name = name[1:]
+    if name.startswith("."):
+        return host.endswith(name)
+    return host == name or host.endswith(f".{name}")
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An IP address or CIDR range without a port (a bare IPv6 address has colons, but no port)."""
+    try:
+        return ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:
+        return None
+
+
+def _has_port(entry: str) -> bool:
+    head, sep, tail = entry.rpartition(":")
+    return bool(sep) and tail.isdigit() and (not head.startswith("[") or head.endswith("]"))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How the client reaches Twill's origin."""
+
+    proxy: SecretStr | None
+    """None: directly."""
+    setting: str
+    """The proxy setting for the origin's scheme: `https_proxy` or `http_proxy`."""
+    bypassed: bool
+    """That setting is given, but NO_PROXY names the origin."""
+
+
+def route(settings: Settings) -> Route:
+    base = httpx2.URL(settings.base_url)
+    setting = f"{base.scheme}_proxy"
+    proxy: SecretStr | None = getattr(settings, setting)
+    port = base.port or (443 if base.scheme == "https" else 80)
+    if proxy is not None and bypasses(settings.no_proxy, base.host, port):
+        return Route(None, setting, bypassed=True)
+    return Route(proxy, setting, bypassed=False)
+
+
+def tls_context(ssl_cert_file: str | None) -> ssl.SSLContext:
+    """Trust exactly SSL_CERT_FILE's CAs when given (as OpenSSL and curl do), else the system's trust store."""
+    if ssl_cert_file:
+        return ssl.create_default_context(cafile=ssl_cert_file)
+    # httpx2's own default, minus its reading of SSL_CERT_* behind our back: truststore on macOS and
+    # Windows, OpenSSL's system paths on Linux.
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+def trust_source(ssl_cert_file: str | None) -> str:
+    return f"the CAs in {ssl_cert_file} (SSL_CERT_FILE)" if ssl_cert_file else "the system trust store"
