@@ -6,6 +6,9 @@ port; what it saw is read from its access log, an oracle independent of the clie
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import subprocess
 import sys
 import time
@@ -21,6 +24,8 @@ from tests.tls_twill import tls_twill
 from twill_mcp import cli
 from twill_mcp.config import ENVIRONMENT, Settings
 from twill_mcp.errors import ConfigError, UpstreamUnreachable
+from twill_mcp.http_service import _worker_settings
+from twill_mcp.logs import configure_logging
 from twill_mcp.outcomes import Effect
 from twill_mcp.request import PreparedRequest
 from twill_mcp.upstream import TwillHttp
@@ -220,6 +225,22 @@ def test_doctor_says_which_cas_it_trusts(
     assert "ok   proxy: none (HTTPS_PROXY is not set)\n" in out
 
 
+def test_doctor_says_to_set_ssl_cert_file_when_a_certificate_is_refused(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with tls_twill(tmp_path) as upstream:
+        clean_env.setenv("TWILL_BASE_URL", upstream.origin)
+        clean_env.setenv("TWILL_API_KEY", API_KEY)
+        code = cli.main(["doctor"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    [failed] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert "CERTIFICATE_VERIFY_FAILED" in failed
+    assert failed.endswith(
+        "fix: if your network inspects TLS, set SSL_CERT_FILE to a PEM bundle with its CA (and the public ones)"
+    )
+
+
 def test_the_sandbox_never_goes_through_the_proxy(
     capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -228,3 +249,33 @@ def test_the_sandbox_never_goes_through_the_proxy(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "ok   proxy: none: the sandbox runs in this process\n" in out
+
+
+def test_the_proxy_password_is_scrubbed_from_logs_in_every_form_it_travels(tmp_path: Path) -> None:
+    config = Settings.load({"HTTPS_PROXY": f"http://user:{PROXY_PASSWORD}@proxy.example.com:3128"})
+    header = "Basic " + base64.b64encode(f"user:{PROXY_PASSWORD}".encode()).decode()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with (tmp_path / "log").open("w+", encoding="utf-8") as stream:
+        try:
+            configure_logging("DEBUG", secrets=config.secrets(), stream=stream)
+            logging.getLogger("httpcore2").warning("via http://user:%s@proxy.example.com:3128", PROXY_PASSWORD)
+            logging.getLogger("httpcore2").warning("Proxy-Authorization: %s", header)
+        finally:
+            root.handlers[:], root.level = handlers, level
+        stream.seek(0)
+        logged = stream.read()
+    assert "via http://[redacted]@proxy.example.com:3128" in logged
+    assert PROXY_PASSWORD not in logged
+    assert header.split()[1] not in logged
+
+
+def test_a_worker_process_rebuilds_the_proxy_from_the_environment_not_from_a_masked_copy(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("HTTPS_PROXY", with_password("http://proxy.example.com:3128"))
+    clean_env.setenv("NO_PROXY", "internal.example.com")
+    parent = Settings.load()
+    passed = json.loads(_worker_settings(parent, sandboxed=False))["settings"]
+    assert Settings.load(**passed) == parent
+    assert PROXY_PASSWORD not in json.dumps(passed)

@@ -247,8 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        token = settings.http_token.get_secret_value() if settings.http_token else ""
-        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=[key, token])
+        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
         passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
         if not key and not passthrough:
             logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")

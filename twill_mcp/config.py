@@ -6,13 +6,14 @@ error can print it; it is read from the environment or a file, never from argv.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
@@ -58,6 +59,10 @@ ENVIRONMENT: dict[str, str] = {
     "no_proxy": "no_proxy",
     "SSL_CERT_FILE": "ssl_cert_file",
 }
+
+
+# Settings that hold a secret: passed on only through the environment they came from, scrubbed from logs.
+SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy")
 
 
 class Settings(BaseModel):
@@ -162,6 +167,22 @@ class Settings(BaseModel):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return api_root(value)
+
+    def secrets(self) -> list[str]:
+        """Every secret text these settings hold, for logs to scrub; of a proxy, its user:password in the forms a
+        library could print it (the URL's, and a Proxy-Authorization header's)."""
+        texts = []
+        for name in SECRET_FIELDS:
+            value: SecretStr | None = getattr(self, name)
+            if value is None:
+                continue
+            text = value.get_secret_value()
+            if not name.endswith("_proxy"):
+                texts.append(text)
+            elif userinfo := urlsplit(text).netloc.rpartition("@")[0]:
+                # Only the credentials: the proxy's host is worth seeing in a log line.
+                texts += [userinfo, base64.b64encode(unquote(userinfo).encode()).decode()]
+        return texts
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -70,7 +70,7 @@ def diagnose(
         checks += [_config_problem(problem) for problem in exc.problems]
         return [*checks, Check("Twill", "not contacted until the configuration is fixed", skipped=True)]
     # The checks say what went wrong; log lines would only repeat it. Whatever is logged, the key is not.
-    configure_logging("ERROR", secrets=[settings.api_key.get_secret_value() if settings.api_key else ""])
+    configure_logging("ERROR", secrets=settings.secrets())
     checks.append(_key_check(settings, env, sandboxed))
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_proxy_check(settings, env, sandboxed))
@@ -142,6 +142,8 @@ async def _reach(settings: Settings, call: CallOnce, sandboxed: bool) -> list[Ch
     if status is None:
         # Nothing came back from Twill: the transport failed before or while asking.
         fix = "check the network (and a proxy, if you need one) and TWILL_BASE_URL"
+        if "certificate" in message.lower():
+            fix = "if your network inspects TLS, set SSL_CERT_FILE to a PEM bundle with its CA (and the public ones)"
         return [Check("Twill", f"{message} — fix: {fix}", problem=True)]
     reached = Check("Twill", f"reached {settings.base_url} in {elapsed}")
     if status in (401, 403):

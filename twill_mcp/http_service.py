@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 from twill_mcp import __version__
 from twill_mcp.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.composed import Tool
-from twill_mcp.config import Settings, is_loopback
+from twill_mcp.config import SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.errors import ConfigError
 from twill_mcp.http_auth import InboundAuth, credentials_for
 from twill_mcp.http_middleware import CancelOnDisconnect, JsonRpcRefusals
@@ -188,7 +188,7 @@ def _url(settings: Settings, port: int) -> str:
 
 def _worker_settings(settings: Settings, sandboxed: bool) -> str:
     """What a worker process needs to rebuild the app; secrets stay where they came from (env or file)."""
-    values = settings.model_dump(mode="json", exclude={"api_key", "http_token"})
+    values = settings.model_dump(mode="json", exclude=set(SECRET_FIELDS))
     if sandboxed and settings.api_key is not None:
         values["api_key"] = settings.api_key.get_secret_value()  # the emulator's demo key, not a secret
     return json.dumps({"settings": values, "sandboxed": sandboxed})
@@ -204,7 +204,6 @@ def worker_app() -> ASGIApp:
     if "api_key" in values:
         values["api_key"] = SecretStr(values["api_key"])
     settings = Settings.load(**values)
-    secrets = [s.get_secret_value() for s in (settings.api_key, settings.http_token) if s is not None]
-    configure_logging(settings.log_level, secrets=secrets)
+    configure_logging(settings.log_level, secrets=settings.secrets())
     _quiet_sdk(settings.log_level)
     return build_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
