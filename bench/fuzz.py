@@ -4,7 +4,7 @@
 
 Payloads come from tests/strategies.py (valid or invalid by construction). Reports, per
 kind: inputs, crashes (a protocol error or an exception instead of a tool result),
-requests sent for invalid input, valid input not sent, malformed request paths — all
+requests sent for invalid input (non-ids included), valid input not sent, malformed request paths — all
 expected to be 0 — and inputs per second. Bounded by the example count; stops by itself.
 """
 
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import API_KEY, serving
 from tests.fake_twill import FakeTwill
-from tests.strategies import invalid_arguments, path_ids, valid_arguments
+from tests.strategies import invalid_arguments, non_ids, path_ids, valid_arguments
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
 from twill_mcp.spec import load_bundled_spec
@@ -106,9 +106,21 @@ def main() -> int:
 
                 return body
 
+            def refused_ids(counts: Counter[str]) -> Any:
+                @given(task_id=non_ids())
+                def body(task_id: str) -> None:
+                    result, sent = call(counts, "cancel_task", {"taskIdOrSlug": task_id})
+                    if sent:
+                        counts["sent_for_invalid_input"] += 1
+                    elif result is not None and not result.is_error:
+                        counts["invalid_accepted"] += 1
+
+                return body
+
             measure("valid_arguments", valid)
             measure("invalid_arguments", invalid)
             measure("ids", ids)
+            measure("non_ids", refused_ids)
     finally:
         fake.stop()
     print(json.dumps(report, indent=2))
