@@ -2,6 +2,7 @@
 
 python bench/peers.py minimal-stdio         a hand-written low-level SDK `Server`, one forwarding tool, over stdio
 python bench/peers.py minimal-http PORT     the same server on the SDK's streamable HTTP app (stateless) under uvicorn
+python bench/peers.py minimal-http-hold PORT  the same with a tool `hold` that answers after `seconds`
 python bench/peers.py fastmcp-stdio         FastMCP `from_openapi` on twill-mcp's bundled spec, over stdio
 python bench/peers.py fastmcp-http PORT     the same on FastMCP's HTTP app
 python bench/peers.py upstream PORT         the fixed-answer upstream (answers read from UPSTREAM_ANSWERS as JSON)
@@ -31,8 +32,12 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {os.environ['TWILL_API_KEY']}"}
 
 
-def minimal_server() -> Any:
-    """The floor: what any server on the low-level SDK pays to forward one call, and nothing more."""
+def minimal_server(hold: bool = False) -> Any:
+    """The floor: what any server on the low-level SDK pays to forward one call, and nothing more.
+
+    With `hold`, a second tool `hold` answers after `seconds`: what the SDK alone keeps per open call.
+    """
+    import anyio
     import httpx2
     import mcp_types as types
     from mcp.server.lowlevel import Server
@@ -40,12 +45,16 @@ def minimal_server() -> Any:
     client = httpx2.AsyncClient(base_url=_base_url(), headers=_headers())
     schema = {"type": "object", "properties": {"taskIdOrSlug": {"type": "string"}}, "required": ["taskIdOrSlug"]}
     tool = types.Tool(name="cancel_task", description="Cancel a Twill task.", input_schema=schema)
-    listing = types.ListToolsResult(tools=[tool])
+    holding = types.Tool(name="hold", description="Answer after a while.", input_schema={"type": "object"})
+    listing = types.ListToolsResult(tools=[tool, holding] if hold else [tool])
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return listing
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if hold and params.name == "hold":
+            await anyio.sleep(float((params.arguments or {})["seconds"]))
+            return types.CallToolResult(content=[types.TextContent(type="text", text="done")])
         task = (params.arguments or {})["taskIdOrSlug"]
         response = await client.post(f"/tasks/{task}/cancel", json={})
         return types.CallToolResult(
@@ -73,10 +82,10 @@ async def _minimal_stdio() -> None:
         await server.run(read, write, server.create_initialization_options())
 
 
-def _minimal_http(port: int) -> None:
+def _minimal_http(port: int, *, hold: bool = False) -> None:
     import uvicorn
 
-    app = minimal_server().streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
+    app = minimal_server(hold).streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -130,6 +139,9 @@ def main(kind: str, port: int | None) -> None:
     elif kind == "minimal-http":
         assert port is not None
         _minimal_http(port)
+    elif kind == "minimal-http-hold":
+        assert port is not None
+        _minimal_http(port, hold=True)
     elif kind == "fastmcp-stdio":
         fastmcp_server().run(transport="stdio", show_banner=False)
     elif kind == "fastmcp-http":

@@ -413,42 +413,60 @@ async def many_calls(url: str, count: int, tool: str, arguments: dict[str, Any],
     return outcome
 
 
-def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
-    with Emulator(faults=False) as origin:
-        process, url = http_load.serve(1, origin, log)
-        try:
-            rss_before = memory_kib(process.pid, "VmRSS")
-            job = anyio.run(_job_of, url, "demo-1")
-            arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
-            peak = [rss_before]
-            stop = threading.Event()
+def held_open(
+    process: subprocess.Popen[bytes], url: str, count: int, tool: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """`count` calls of `tool` open at once, over 10 clients (one client's connection pool would queue them)."""
+    rss_before = memory_kib(process.pid, "VmRSS")
+    peak = [rss_before]
+    stop = threading.Event()
 
-            def sample() -> None:
-                while not stop.wait(0.2):
-                    peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
+    def sample() -> None:
+        while not stop.wait(0.2):
+            peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
 
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            started = time.perf_counter()
-            # 10 clients of 50 calls each: one client's connection pool would queue the rest.
-            outcome = anyio.run(many_calls, url, sizes.long_calls, "stream_job_logs", arguments, 10)
-            elapsed = time.perf_counter() - started
-            stop.set()
-            sampler.join()
-            rss_after = memory_kib(process.pid, "VmRSS")
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    outcome = anyio.run(many_calls, url, count, tool, arguments, 10)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    sampler.join()
     return {
-        "calls": sizes.long_calls,
-        "held_open_s": sizes.long_seconds,
+        "calls": count,
         "wall_s": round(elapsed, 1),
         **outcome,
         "rss_before_mib": round(rss_before / 1024, 1),
         "rss_peak_mib": round(peak[0] / 1024, 1),
-        "rss_after_mib": round(rss_after / 1024, 1),
         "rss_growth_mib": round((peak[0] - rss_before) / 1024, 1),
     }
+
+
+def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
+    """twill-mcp holding `stream_job_logs` calls open, and the minimal SDK server holding calls that only sleep."""
+    figures: dict[str, Any] = {"held_open_s": sizes.long_seconds}
+    with Emulator(faults=False) as origin:
+        process, url = http_load.serve(1, origin, log)
+        try:
+            job = anyio.run(_job_of, url, "demo-1")
+            arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
+            figures["twill-mcp stream_job_logs"] = held_open(
+                process, url, sizes.long_calls, "stream_job_logs", arguments
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        port = http_load.free_port()
+        process = spawn_http([sys.executable, PEERS, "minimal-http-hold", str(port)], server_env(origin, DEMO_KEY), log)
+        try:
+            url = f"http://127.0.0.1:{port}/mcp"
+            wait_listening(url, process)
+            arguments = {"seconds": sizes.long_seconds}
+            figures["minimal SDK server, hold"] = held_open(process, url, sizes.long_calls, "hold", arguments)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    return figures
 
 
 async def _job_of(url: str, task: str) -> str:
@@ -577,9 +595,11 @@ def main() -> None:
         print_stdio(figures["stdio"])
     if "http" in figures:
         print_http(figures["http"])
-    for part in ("long_calls", "soak"):
-        if part in figures:
-            print(f"\n{part}: " + ", ".join(f"{key} {value}" for key, value in figures[part].items()))
+    for name, row in figures.get("long_calls", {}).items():
+        if isinstance(row, dict):
+            print(f"\nopen long calls, {name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
+    if "soak" in figures:
+        print("\nsoak: " + ", ".join(f"{key} {value}" for key, value in figures["soak"].items()))
     print(json.dumps(figures))
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2) + "\n")

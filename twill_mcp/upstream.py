@@ -108,6 +108,12 @@ class Reader(Protocol[T_co]):
     def failure(self, raw: RawResponse) -> ToolCallError: ...
 
 
+# Every open call holds one connection, and a log stream may stay open for minutes: with httpx's
+# default of 100, a hosted server's 101st open stream waited for a free connection and failed.
+# Idle connections kept for reuse: at least the calls one busy client keeps in flight.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class TwillHttp:
     def __init__(
         self,
@@ -127,6 +133,7 @@ class TwillHttp:
                 write=settings.read_timeout,
                 pool=settings.connect_timeout,
             ),
+            limits=POOL_LIMITS,
             follow_redirects=False,
             transport=transport,
             trust_env=False,
