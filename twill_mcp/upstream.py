@@ -124,7 +124,26 @@ class TwillHttp:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
-        self._client = httpx2.AsyncClient(
+        self._transport = transport
+        self._opened: httpx2.AsyncClient | None = None
+        self._closed = False
+        self._budgets = RateBudgets(settings.rate_limit)
+        self._sleep = sleep
+        self._rng = rng
+
+    @property
+    def _client(self) -> httpx2.AsyncClient:
+        # Made at the first call, not at start-up: its TLS context (the CA bundle read and parsed)
+        # costs ~20-40 ms that a host would otherwise wait for before its first answer.
+        if self._opened is None:
+            if self._closed:
+                raise RuntimeError("Cannot send a request, as the client has been closed.")
+            self._opened = self._open()
+        return self._opened
+
+    def _open(self) -> httpx2.AsyncClient:
+        settings = self._settings
+        return httpx2.AsyncClient(
             base_url=settings.base_url,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             timeout=httpx2.Timeout(
@@ -135,12 +154,9 @@ class TwillHttp:
             ),
             limits=POOL_LIMITS,
             follow_redirects=False,
-            transport=transport,
+            transport=self._transport,
             trust_env=False,
         )
-        self._budgets = RateBudgets(settings.rate_limit)
-        self._sleep = sleep
-        self._rng = rng
 
     def __repr__(self) -> str:
         return f"TwillHttp(base_url={self._settings.base_url!r})"
@@ -152,7 +168,9 @@ class TwillHttp:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        if self._opened is not None:
+            await self._opened.aclose()
 
     async def exchange(
         self,
