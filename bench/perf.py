@@ -53,6 +53,8 @@ from startup import INITIALIZE, cpu_seconds
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, FaultPlan, seed_demo
 
 IN_FLIGHT = 32
+EXTRA_STARTS = 3
+"""Spawns per server and round that only time the start, whose spread is wider than the calls'."""
 PEERS = str(Path(__file__).parent / "peers.py")
 TWILL = [sys.executable, "-m", "twill_mcp"]
 STDIO_SERVERS: dict[str, tuple[list[str], str]] = {
@@ -128,9 +130,10 @@ class StdioPeer:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def spawn(cls, command: list[str], env: dict[str, str]) -> StdioPeer:
+    async def spawn(cls, command: list[str], env: dict[str, str], cwd: str | None = None) -> StdioPeer:
         process = await asyncio.create_subprocess_exec(
             *command,
+            cwd=cwd,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -201,9 +204,11 @@ async def burst(call: Any, total: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def stdio_round(name: str, command: list[str], tool: str, env: dict[str, str], sizes: Sizes) -> dict[str, Any]:
+async def stdio_round(
+    command: list[str], tool: str, env: dict[str, str], sizes: Sizes, cwd: str | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
-    peer = await StdioPeer.spawn(command, env)
+    peer = await StdioPeer.spawn(command, env, cwd)
     try:
         listing = await peer.initialize()
         start = time.perf_counter() - started
@@ -231,6 +236,17 @@ async def stdio_round(name: str, command: list[str], tool: str, env: dict[str, s
         "peak_rss_mib": peak / 1024,
         "tools_list_bytes": listing,
     }
+
+
+async def start_only(command: list[str], env: dict[str, str], cwd: str | None) -> float:
+    """Spawn → `initialize` and `tools/list` answered, in ms: the wait before a host can use the server."""
+    started = time.perf_counter()
+    peer = await StdioPeer.spawn(command, env, cwd)
+    try:
+        await peer.initialize()
+        return (time.perf_counter() - started) * 1000
+    finally:
+        await peer.close()
 
 
 def import_mcp_round() -> dict[str, Any]:
@@ -275,18 +291,33 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, float]:
     return {key: round(statistics.median(r[key] for r in rounds), 2) for key in rounds[0]}
 
 
-def run_stdio(origin: str, sizes: Sizes) -> dict[str, dict[str, float]]:
+def run_stdio(origin: str, sizes: Sizes, baseline: Path | None) -> dict[str, dict[str, float]]:
     env = server_env(origin, DEMO_KEY)
+    servers = {name: (command, tool, None) for name, (command, tool) in STDIO_SERVERS.items()}
+    if baseline is not None:
+        # `python -m` finds the package in its working directory first: another checkout's twill-mcp.
+        servers[f"twill-mcp --tools cancel_task @ {baseline.name}"] = (
+            [*TWILL, "--tools", "cancel_task"],
+            "cancel_task",
+            str(baseline),
+        )
+    warm_up = Sizes(1, 5, 32, 0, 0, 0, 0, 0)
+    for command, tool, cwd in servers.values():
+        asyncio.run(stdio_round(command, tool, env, warm_up, cwd))  # fills the bytecode cache
     samples: dict[str, list[dict[str, Any]]] = {}
-    for command, _ in STDIO_SERVERS.values():
-        asyncio.run(stdio_round("warm-up", command, _, env, Sizes(1, 5, 32, 0, 0, 0, 0, 0)))  # bytecode cache
+    starts: dict[str, list[float]] = {}
     for round_number in range(sizes.rounds):
         print(f"stdio round {round_number + 1}/{sizes.rounds}", file=sys.stderr)
-        for name, (command, tool) in STDIO_SERVERS.items():
-            samples.setdefault(name, []).append(asyncio.run(stdio_round(name, command, tool, env, sizes)))
+        for name, (command, tool, cwd) in servers.items():
+            samples.setdefault(name, []).append(asyncio.run(stdio_round(command, tool, env, sizes, cwd)))
+            for _ in range(EXTRA_STARTS):
+                starts.setdefault(name, []).append(asyncio.run(start_only(command, env, cwd)))
         samples.setdefault('python -c "import mcp"', []).append(import_mcp_round())
         samples.setdefault("raw httpx2 POST (no MCP)", []).append(asyncio.run(raw_round(origin, sizes)))
-    return {name: medians(rounds) for name, rounds in samples.items()}
+    figures = {name: medians(rounds) for name, rounds in samples.items()}
+    for name, extra in starts.items():
+        figures[name]["start_ms"] = round(statistics.median([*extra, *(r["start_ms"] for r in samples[name])]), 1)
+    return figures
 
 
 def spawn_http(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -557,6 +588,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~2 minutes)")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--baseline", type=Path, help="also run twill-mcp from this checkout (before/after)")
     parser.add_argument("--only", choices=("stdio", "http", "long", "soak"), action="append", help="run these parts")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
@@ -577,7 +609,7 @@ def main() -> None:
     try:
         http_load.wait_healthy(origin, lambda: upstream.poll() is None)
         if "stdio" in parts:
-            figures["stdio"] = run_stdio(origin, sizes)
+            figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
             figures["http"] = run_http(origin, sizes, log)
     finally:
