@@ -19,7 +19,7 @@ from mcp import Client
 
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import server_key
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
 from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
@@ -39,7 +39,7 @@ async def main(calls: int) -> None:
         async with (
             httpx2.AsyncClient(base_url=emulator.base_url, headers=headers) as direct,
             TwillHttp(settings) as http,
-            Client(build_server(http, tools, fixed(Credentials(settings.api_key))), mode="legacy") as client,
+            Client(build_server(http, tools, server_key(settings.api_key)), mode="legacy") as client,
         ):
             for _ in range(calls):
                 started = time.perf_counter()

@@ -20,9 +20,10 @@ from fastmcp import Client as FastMCPClient
 from fastmcp import FastMCP
 from mcp import Client
 
+from twill_mcp.catalog import all_tools
 from twill_mcp.compiler import compile_spec
 from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import server_key
 from twill_mcp.server import build_server
 from twill_mcp.spec import load_bundled_spec
 from twill_mcp.surface import select_tools
@@ -35,10 +36,10 @@ def payload(tools: list[Any]) -> str:
 
 
 async def ours(**selection: Any) -> tuple[str, int]:
-    tools = select_tools(compile_spec(load_bundled_spec()), **selection)
+    tools = select_tools(all_tools(), **selection)
     async with (
         TwillHttp(Settings.load({})) as http,
-        Client(build_server(http, tools, fixed(Credentials(None))), mode="legacy") as client,
+        Client(build_server(http, tools, server_key(None)), mode="legacy") as client,
     ):
         listed = (await client.list_tools()).tools
     return payload(listed), len(listed)

@@ -24,10 +24,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.cli import exposed_tools
+from twill_mcp.catalog import exposed_tools
 from twill_mcp.compiler import CompiledTool, compile_spec
 from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import Credentials, server_key
 from twill_mcp.errors import ToolCallError
 from twill_mcp.logs import configure_logging
 from twill_mcp.outcomes import Effect
@@ -131,7 +131,7 @@ async def serving(
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
     async with (
         TwillHttp(settings) as http,
-        Client(build_server(http, tools, fixed(Credentials(settings.api_key))), mode=mode) as client,
+        Client(build_server(http, tools, server_key(settings.api_key)), mode=mode) as client,
     ):
         yield client
 

@@ -15,7 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import API_KEY
 from tests.fake_twill import FakeTwill
-from twill_mcp.cli import exposed_tools
+from twill_mcp.catalog import exposed_tools
 from twill_mcp.config import Settings
 from twill_mcp.http_service import build_app, uvicorn_config
 

@@ -369,3 +369,12 @@ async def test_a_key_echoed_back_by_twill_is_scrubbed_from_the_result(launch: La
         result = await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"})
     assert API_KEY not in result.model_dump_json()
     assert error_of(result)["message"] == "Bad token: Bearer [redacted]"
+
+
+async def test_a_traceparent_in_the_request_meta_reaches_twill(launch: Launch, fake_twill: FakeTwill) -> None:
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    fake_twill.add_task("t1")
+    async with launch() as client:
+        await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"}, meta={"traceparent": trace})
+    [request] = fake_twill.requests
+    assert request.headers["traceparent"] == trace

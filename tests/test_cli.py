@@ -78,3 +78,17 @@ async def test_the_sandboxed_mcp_server_says_so_in_its_instructions_and_results(
         result = await client.call_tool("get_task", {"taskIdOrSlug": "demo-2"})
     assert result.structured_content["task"]["slug"] == "demo-2"
     assert "SANDBOX" in result.content[-1].text
+
+
+def test_the_sandbox_can_start_empty_and_without_a_rate_limit() -> None:
+    import httpx2
+
+    from twill_mcp.sandbox import Sandbox
+
+    with Sandbox.start(empty=True, rate_limit=0) as sandbox:
+        headers = {"Authorization": f"Bearer {sandbox.api_key}"}
+        with httpx2.Client(base_url=sandbox.server.base_url, headers=headers) as client:
+            answers = [client.get("/tasks") for _ in range(120)]
+    assert sandbox.demo_tasks == []
+    assert {answer.status_code for answer in answers} == {200}
+    assert answers[0].json()["tasks"] == []

@@ -50,7 +50,7 @@ SCENARIOS = [
     # header mismatch errors (HTTP 400), removed methods (initialize, ping, ...) answered 404/-32601,
     # errors keep the request id.
     ("server-stateless", MODERN),
-    ("caching", MODERN),  # tools/list carries ttlMs >= 0 and a valid cacheScope
+    ("caching", MODERN),  # tools/, prompts/, resources/ and resources/templates/list carry ttlMs and a valid cacheScope
     # Mcp-Method/Mcp-Name must match the body (-32020, HTTP 400); header names are case-insensitive,
     # values case-sensitive, surrounding whitespace ignored.
     ("http-header-validation", MODERN),
@@ -58,18 +58,15 @@ SCENARIOS = [
 ]
 
 _DEMO_TOOL = "needs the suite's demo tool {}, which only its own server has (the check reports 'Not testable')"
-_NO_METHOD = "twill-mcp serves tools only; the check calls {} and counts 'Method not found' as missing hints"
 EXCLUDED: dict[str, dict[str, str]] = {
     "server-stateless": {
         "sep-2575-server-rejects-undeclared-capability": _DEMO_TOOL.format("test_missing_capability"),
         "sep-2575-missing-capability-http-400": _DEMO_TOOL.format("test_missing_capability"),
         "sep-2575-http-server-no-independent-requests-on-stream": _DEMO_TOOL.format("test_streaming_elicitation"),
         "sep-2575-server-no-log-without-loglevel": _DEMO_TOOL.format("test_logging_tool"),
-    },
-    "caching": {
-        "sep-2549-prompts-list-caching-hints": _NO_METHOD.format("prompts/list"),
-        "sep-2549-resources-list-caching-hints": _NO_METHOD.format("resources/list"),
-        "sep-2549-resources-templates-list-caching-hints": _NO_METHOD.format("resources/templates/list"),
+        # The SDK declares listChanged once subscriptions/listen is served; twill-mcp's lists never change.
+        "sep-2575-server-sends-tools-list-changed-on-subscription": _DEMO_TOOL.format("test_trigger_tool_change"),
+        "sep-2575-server-sends-prompts-list-changed-on-subscription": _DEMO_TOOL.format("test_trigger_prompt_change"),
     },
 }
 
@@ -96,7 +93,13 @@ REQUIRED: dict[tuple[str, str], dict[str, str]] = {
         "sep-2575-http-server-method-not-found-404-initialize": "SUCCESS",
         "sep-2575-http-server-error-jsonrpc-id": "SUCCESS",
     },
-    ("caching", MODERN): {"sep-2549-tools-list-caching-hints": "SUCCESS", "sep-2549-cache-scope-valid": "SUCCESS"},
+    ("caching", MODERN): {
+        "sep-2549-tools-list-caching-hints": "SUCCESS",
+        "sep-2549-prompts-list-caching-hints": "SUCCESS",
+        "sep-2549-resources-list-caching-hints": "SUCCESS",
+        "sep-2549-resources-templates-list-caching-hints": "SUCCESS",
+        "sep-2549-cache-scope-valid": "SUCCESS",
+    },
     ("http-header-validation", MODERN): {
         "sep-2243-server-reject-invalid-headers": "SUCCESS",
         "sep-2243-server-reject-error-code": "SUCCESS",

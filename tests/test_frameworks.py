@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from twill_mcp.catalog import exposed_tools
+from twill_mcp.config import Settings
+
 pytestmark = pytest.mark.anyio
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -113,7 +116,8 @@ async def openai_agent(run_snippet: Any) -> Any:
 
 
 async def test_agents_sdk_converts_every_tool_to_a_strict_schema(openai_agent: StrictAgent) -> None:
-    assert len(openai_agent.tools) == 19
+    every = exposed_tools(Settings.load({}, toolsets="all"))
+    assert set(openai_agent.tools) == {tool.name for tool in every}
     assert all(tool.strict_json_schema for tool in openai_agent.tools.values())
 
 
@@ -190,3 +194,30 @@ async def test_pydantic_ai_gives_the_model_the_hint_in_the_structured_error(pyda
     error = json.loads(str(caught.value))["error"]
     assert error["code"] == "invalid_arguments"
     assert NOTHING_SENT in error["hint"]
+
+
+async def test_agents_sdk_over_streamable_http_lists_and_calls_as_the_readme_says(
+    run_snippet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("agents", reason="the frameworks extra (openai-agents) is not installed")
+    from tests.http_serving import serving
+    from twill_mcp.config import Settings
+    from twill_mcp.sandbox import Sandbox
+
+    with Sandbox.start() as sandbox:
+        config = Settings.load(
+            {}, api_key=sandbox.api_key, base_url=sandbox.origin, transport="http", port=0, auth="passthrough"
+        )
+        with serving(config) as url:
+            monkeypatch.setenv("TWILL_MCP_URL", url)
+            monkeypatch.setenv("TWILL_API_KEY", sandbox.api_key)
+            twill = run_snippet("openai-agents-http")["twill"]
+            await twill.connect()
+            try:
+                names = {tool.name for tool in await twill.list_tools()}
+                result = await twill.call_tool("list_tasks", {})
+            finally:
+                await twill.cleanup()
+    assert {"list_tasks", "cancel_task", "get_task"} <= names
+    assert not result.is_error
+    assert "demo-1" in json.dumps(result.model_dump(mode="json"))

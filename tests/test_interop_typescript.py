@@ -32,12 +32,15 @@ def ts_client() -> Path:
     return INTEROP / "ts_client.mjs"
 
 
-def run_ts_client(script: Path, env: dict[str, str], calls: list[dict[str, Any]]) -> dict[str, Any]:
+def run_ts_client(
+    script: Path, env: dict[str, str], calls: list[dict[str, Any]], requests: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     plan = {
         "command": SERVER_COMMAND[0],
         "args": SERVER_COMMAND[1:],
         "env": env,
         "calls": calls,
+        "requests": requests or [],
         "cwd": str(INTEROP.parents[1]),
     }
     done = subprocess.run(["node", str(script), json.dumps(plan)], capture_output=True, text=True, timeout=120)
@@ -89,3 +92,33 @@ def test_the_typescript_client_accepts_the_missing_key_error(ts_client: Path, fa
     [outcome] = out["results"]
     assert outcome["ok"], outcome
     assert outcome["result"]["structuredContent"]["error"]["code"] == "missing_api_key"
+
+
+def test_the_typescript_client_waits_for_a_task_with_progress_and_reads_it_as_a_resource(
+    ts_client: Path, fake_twill: FakeTwill
+) -> None:
+    _, job = fake_twill.state.create_task("Quick one", slug="quick")
+    assert job is not None
+    fake_twill.state.finish_job(job.id, final_answer="Done quickly.")
+    wait = {"name": "wait_for_task", "arguments": {"taskIdOrSlug": "quick"}, "progress": True}
+    template = {"type": "ref/resource", "uri": "twill://tasks/{taskIdOrSlug}"}
+    requests = [
+        {"method": "listResourceTemplates", "params": {}},
+        {"method": "readResource", "params": {"uri": "twill://tasks/quick"}},
+        {"method": "readResource", "params": {"uri": "twill://tasks/no-such-task"}},
+        {"method": "complete", "params": {"ref": template, "argument": {"name": "taskIdOrSlug", "value": "qu"}}},
+        {"method": "listPrompts", "params": {}},
+        {"method": "getPrompt", "params": {"name": "delegate_to_twill", "arguments": {"what": "Fix the footer"}}},
+    ]
+    out = run_ts_client(ts_client, server_env(fake_twill), [wait], requests)
+    [waited] = out["results"]
+    assert waited["ok"], waited
+    assert waited["result"]["structuredContent"]["task"]["latestJob"]["finalAnswer"] == "Done quickly."
+    assert [p["message"].split(" after ")[0] for p in waited["progress"]] == ["COMPLETED"]
+    templates, task, missing, completion, prompts, prompt = out["requests"]
+    assert [t["uriTemplate"] for t in templates["result"]["resourceTemplates"]] == ["twill://tasks/{taskIdOrSlug}"]
+    assert json.loads(task["result"]["contents"][0]["text"])["task"]["slug"] == "quick"
+    assert (missing["ok"], missing["code"]) == (False, -32002)
+    assert completion["result"]["completion"]["values"] == ["quick"]
+    assert {p["name"] for p in prompts["result"]["prompts"]} == {"delegate_to_twill", "review_twill_task"}
+    assert "wait_for_task" in prompt["result"]["messages"][0]["content"]["text"]

@@ -7,12 +7,11 @@ import subprocess
 import pytest
 
 from tests.conftest import SERVER_COMMAND, Launch
-from twill_mcp.compiler import compile_spec
+from twill_mcp.catalog import all_tools
 from twill_mcp.errors import ConfigError
-from twill_mcp.spec import load_bundled_spec
 from twill_mcp.surface import select_tools
 
-TOOLS = compile_spec(load_bundled_spec())
+TOOLS = all_tools()
 
 
 def names(**selection: object) -> set[str]:
@@ -50,6 +49,14 @@ def test_read_only_wins_over_everything() -> None:
     assert chosen
     assert all(tool.annotations.read_only for tool in TOOLS if tool.name in chosen)
     assert "cancel_task" not in chosen
+
+
+def test_wait_for_task_is_selected_like_the_compiled_tools_of_its_toolset() -> None:
+    assert "wait_for_task" in names()
+    assert "wait_for_task" in names(read_only=True)
+    assert "wait_for_task" not in names(toolsets=["jobs"])
+    assert "wait_for_task" not in names(exclude=["wait_for_task"])
+    assert names(include=["wait_for_task"]) == {"wait_for_task"}
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ import pytest
 from mcp import Client
 
 from twill_mcp import cli
+from twill_mcp.catalog import exposed_tools
 from twill_mcp.config import ENVIRONMENT, Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import server_key
 from twill_mcp.server import build_server
 from twill_mcp.upstream import TwillHttp
 
@@ -33,7 +34,7 @@ async def listed_over_mcp(*argv: str) -> list[dict[str, Any]]:
     settings = cli.load_settings(args, None)
     async with (
         TwillHttp(settings) as http,
-        Client(build_server(http, cli.exposed_tools(settings), fixed(Credentials(None))), mode="legacy") as client,
+        Client(build_server(http, exposed_tools(settings), server_key(None)), mode="legacy") as client,
     ):
         listing = await client.list_tools()
     return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in listing.tools]

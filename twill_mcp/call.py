@@ -12,6 +12,7 @@ import mcp_types as types
 from twill_mcp.archives import ArchiveReader
 from twill_mcp.arguments import ArgumentChecker
 from twill_mcp.compiler import CompiledTool
+from twill_mcp.composed import ComposedTool, Perform, Tool
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import ToolCallError
 from twill_mcp.events import EventStreamReader
@@ -32,10 +33,25 @@ def reader_for(tool: CompiledTool, effect: Effect) -> Reader[Success]:
     return JsonReader(tool, effect)
 
 
+class _Exchange:
+    """A compiled tool's call: its one operation, read by its reader."""
+
+    def __init__(self, tool: CompiledTool, effect: Effect) -> None:
+        self._tool = tool
+        self._effect = effect
+        self._reader = reader_for(tool, effect)
+
+    async def __call__(
+        self, http: TwillHttp, credentials: Credentials, checked: dict[str, Any], progress: Progress | None
+    ) -> Success:
+        request = prepare_request(self._tool.operation, checked)
+        return await http.exchange(request, credentials, self._effect, self._reader, checked, progress)
+
+
 class ToolCall:
     """Everything one tool needs at call time, prepared once at start-up."""
 
-    def __init__(self, tool: CompiledTool) -> None:
+    def __init__(self, tool: Tool) -> None:
         self.tool = tool
         self.effect = Effect(
             read_only=tool.annotations.read_only,
@@ -43,7 +59,7 @@ class ToolCall:
             action=tool.action,
         )
         self._arguments = ArgumentChecker(tool.input_schema)
-        self._reader = reader_for(tool, self.effect)
+        self._perform: Perform = tool.perform if isinstance(tool, ComposedTool) else _Exchange(tool, self.effect)
 
     async def __call__(
         self,
@@ -57,8 +73,7 @@ class ToolCall:
         started = time.monotonic()
         try:
             checked = self._arguments.check(arguments)
-            request = prepare_request(self.tool.operation, checked)
-            success = await http.exchange(request, credentials, self.effect, self._reader, checked, progress)
+            success = await self._perform(http, credentials, checked, progress)
             result = success_result(self.tool, success.body, success.extra)
             outcome = "ok"
         except anyio.get_cancelled_exc_class():

@@ -25,17 +25,17 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
-from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.catalog import all_tools, exposed_tools
+from twill_mcp.composed import Tool
 from twill_mcp.config import LOG_LEVELS, Settings
-from twill_mcp.credentials import Credentials, fixed
+from twill_mcp.credentials import server_key
 from twill_mcp.doctor import diagnose, render
 from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
 from twill_mcp.server import build_server, mcp_tool
-from twill_mcp.spec import load_bundled_spec
 from twill_mcp.stdio import serve_stdio
-from twill_mcp.surface import DEFAULT_TOOLSETS, select_tools
+from twill_mcp.surface import DEFAULT_TOOLSETS
 from twill_mcp.terminal import ProgressLine
 from twill_mcp.upstream import TwillHttp
 
@@ -121,6 +121,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser = argparse.ArgumentParser(prog="twill-mcp sandbox", description="Serve the local Twill emulator.")
         parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
         parser.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. latency=0.5,5xx=3,429=2,drop=1")
+        parser.add_argument("--rate-limit", type=int, default=100, help="requests per minute per key (0: off)")
+        parser.add_argument("--empty", action="store_true", help="start without the demo tasks")
         return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="sandbox"))
     if argv and argv[0] in ("tools", "doctor"):
         return _inspection_parser(argv[0]).parse_args(argv[1:], namespace=argparse.Namespace(command=argv[0]))
@@ -167,17 +169,7 @@ def settings_overrides(args: argparse.Namespace, sandbox: Sandbox | None) -> dic
     }
 
 
-def exposed_tools(settings: Settings) -> list[CompiledTool]:
-    return select_tools(
-        compile_spec(load_bundled_spec()),
-        toolsets=settings.toolsets,
-        include=settings.tools,
-        exclude=settings.exclude_tools,
-        read_only=settings.read_only,
-    )
-
-
-def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:
+def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str | None) -> dict[str, Any]:
     """`k=v` pairs; a value is JSON where it parses, except for string-typed arguments."""
     arguments: dict[str, Any] = {}
     if as_json:
@@ -202,10 +194,10 @@ def parse_call_arguments(tool: CompiledTool | None, pairs: Sequence[str], as_jso
     return arguments
 
 
-async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) -> None:
+async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
         await serve_stdio(
-            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed),
+            build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed),
             eof_grace=settings.call_timeout + 1,
             stop_grace=shutdown_grace(settings),
             read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],
@@ -214,7 +206,7 @@ async def serve(settings: Settings, tools: list[CompiledTool], sandboxed: bool) 
 
 async def call_once(
     settings: Settings,
-    tools: list[CompiledTool],
+    tools: list[Tool],
     name: str,
     arguments: dict[str, Any],
     sandboxed: bool,
@@ -224,9 +216,7 @@ async def call_once(
 
     async with (
         TwillHttp(settings) as http,
-        Client(
-            build_server(http, tools, fixed(Credentials(settings.api_key)), sandbox=sandboxed), mode="legacy"
-        ) as client,
+        Client(build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed), mode="legacy") as client,
     ):
         return await client.call_tool(name, arguments, progress_callback=progress)
 
@@ -250,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tools = exposed_tools(settings)
             arguments = {}
             if args.command == "call":
-                by_name = {tool.name: tool for tool in compile_spec(load_bundled_spec())}
+                by_name = {tool.name: tool for tool in all_tools()}
                 arguments = parse_call_arguments(by_name.get(args.tool), args.arguments, args.json_arguments)
         except ConfigError as exc:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
@@ -310,11 +300,11 @@ def _start_sandbox(**options: Any) -> contextlib.AbstractContextManager[Sandbox]
 
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults)
+        sandbox_cm = _start_sandbox(port=args.port, faults=args.faults, rate_limit=args.rate_limit, empty=args.empty)
         with sandbox_cm as sandbox:
             print(f"Twill emulator (sandbox) serving {sandbox.server.base_url}", flush=True)
             print(f"  demo key:  {sandbox.api_key}", flush=True)
-            print(f"  demo tasks: {', '.join(sandbox.demo_tasks)}", flush=True)
+            print(f"  demo tasks: {', '.join(sandbox.demo_tasks) or 'none (--empty)'}", flush=True)
             print(f"  try: TWILL_BASE_URL={sandbox.origin} TWILL_API_KEY={sandbox.api_key} twill-mcp", flush=True)
             print("Ctrl-C stops it.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
@@ -339,7 +329,7 @@ def run_tools(args: argparse.Namespace) -> int:
     return 0
 
 
-def tools_table(tools: Sequence[CompiledTool]) -> str:
+def tools_table(tools: Sequence[Tool]) -> str:
     rows = [("TOOL", "TOOLSET", "HINTS", "TITLE")]
     rows += [(tool.name, tool.toolset, tool.annotations.summary, tool.title) for tool in tools]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

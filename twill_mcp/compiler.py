@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from twill_mcp import pathids
 from twill_mcp.errors import ERROR_OBJECT_SCHEMA
 from twill_mcp.overlay import OVERLAY, ToolOverlay
-from twill_mcp.spec import Spec, deref, resolve_ref
+from twill_mcp.spec import Spec, convert_schema, deref, nullable, resolve_ref
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
 MAX_TOOL_NAME = 64
@@ -27,14 +27,8 @@ BODY_ARGUMENT = "body"
 # 2025 protocol era accept only objects as structuredContent.
 RESULT_KEY = "result"
 
-Direction = Literal["input", "output"]
 ResponseKind = Literal["json", "event-stream", "binary", "none"]
 _TOOL_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_TOOL_NAME}}}")
-
-# Keywords of OpenAPI 3.0 schemas that are not JSON Schema, or only noise for an agent.
-_DROPPED_KEYWORDS = frozenset(
-    {"example", "examples", "xml", "externalDocs", "discriminator", "deprecated", "readOnly", "writeOnly", "nullable"}
-)
 
 
 class CompileError(ValueError):
@@ -297,7 +291,7 @@ def _clear_flags(
             raise CompileError(f"{operation_id}: {field!r} is not a nullable body field, so nothing clears it")
         if flag in properties:
             raise CompileError(f"{operation_id}: clear flag {flag!r} shadows an argument")
-        properties[field] = _not_nullable(properties[field])
+        properties[field] = _notnullable(properties[field])
         doc = edits.get("arguments", {}).get(flag) or f"true sends {field}: null, which clears it; omit {field} then."
         properties[flag] = {"type": "boolean", "description": doc}
         clears.append((flag, field))
@@ -329,7 +323,7 @@ def _non_empty_strings(schema: Any) -> Any:
     return out
 
 
-def _not_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+def _notnullable(schema: dict[str, Any]) -> dict[str, Any]:
     """The inverse of `_nullable`."""
     kind = schema.get("type")
     if isinstance(kind, list) and "null" in kind:
@@ -440,7 +434,7 @@ def outline(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         return {"type": schema["type"]} if isinstance(schema.get("type"), str) else {}
     properties = {
-        name: _nullable({"type": sub["type"]}) if isinstance(sub, dict) and isinstance(sub.get("type"), str) else {}
+        name: nullable({"type": sub["type"]}) if isinstance(sub, dict) and isinstance(sub.get("type"), str) else {}
         for name, sub in schema["properties"].items()
     }
     return {"type": "object", "properties": properties}
@@ -463,86 +457,3 @@ def _mentions_inferred(spec: Spec, node: Any, stack: tuple[str, ...]) -> bool:
     if isinstance(ref, str):
         return ref not in stack and _mentions_inferred(spec, resolve_ref(spec, ref), (*stack, ref))
     return any(_mentions_inferred(spec, value, stack) for value in node.values())
-
-
-def convert_schema(spec: Spec, node: Any, direction: Direction, _stack: tuple[str, ...] = ()) -> Any:
-    """OpenAPI 3.0 schema -> self-contained JSON Schema 2020-12, every `$ref` inlined.
-
-    MCP clients reject `$ref`/`$defs`, so references are copied in place. A reference
-    cycle cannot be inlined; its inner occurrence becomes `{}` (any value), which is
-    permissive rather than wrong.
-    """
-    if not isinstance(node, dict):
-        return copy.deepcopy(node)
-    if "$ref" in node:
-        ref = node["$ref"]
-        if ref in _stack:
-            return {}
-        return convert_schema(spec, resolve_ref(spec, ref), direction, (*_stack, ref))
-
-    out: dict[str, Any] = {}
-    hidden: set[str] = set()
-    for key, value in node.items():
-        if key.startswith("x-") or key in _DROPPED_KEYWORDS:
-            continue
-        if key == "properties":
-            props: dict[str, Any] = {}
-            for prop, prop_schema in value.items():
-                if _hidden_in(spec, prop_schema, direction):
-                    hidden.add(prop)
-                    continue
-                props[prop] = convert_schema(spec, prop_schema, direction, _stack)
-            out[key] = props
-        elif key in ("items", "additionalProperties", "not"):
-            out[key] = convert_schema(spec, value, direction, _stack)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [convert_schema(spec, sub, direction, _stack) for sub in value]
-        else:
-            out[key] = copy.deepcopy(value)
-
-    if hidden and "required" in out:
-        out["required"] = [r for r in out["required"] if r not in hidden]
-    for bound in ("Minimum", "Maximum"):
-        exclusive = out.get(f"exclusive{bound}")
-        if exclusive is True and bound.lower() in out:
-            out[f"exclusive{bound}"] = out.pop(bound.lower())
-        elif exclusive is False:
-            del out[f"exclusive{bound}"]
-    out = _merge_single_all_of(out)
-    if node.get("nullable") is True:
-        out = _nullable(out)
-    return out
-
-
-def _merge_single_all_of(schema: dict[str, Any]) -> dict[str, Any]:
-    """`allOf: [X]` beside a default or description is OpenAPI 3.0's way to annotate a $ref; say it plainly."""
-    parts = schema.get("allOf")
-    if not (isinstance(parts, list) and len(parts) == 1 and isinstance(parts[0], dict)):
-        return schema
-    rest = {k: v for k, v in schema.items() if k != "allOf"}
-    if set(rest) - {"description", "default", "title"} or set(rest) & set(parts[0]) - {"description", "title"}:
-        return schema
-    return {**parts[0], **rest}
-
-
-def _hidden_in(spec: Spec, prop_schema: Any, direction: Direction) -> bool:
-    """readOnly properties are never sent; writeOnly ones are never returned."""
-    try:
-        target = deref(spec, prop_schema)
-    except ValueError:
-        return False
-    if not isinstance(target, dict):
-        return False
-    return bool(target.get("readOnly")) if direction == "input" else bool(target.get("writeOnly"))
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        schema = {**schema, "type": [kind, "null"]}
-        if "enum" in schema and None not in schema["enum"]:
-            schema["enum"] = [*schema["enum"], None]
-        return schema
-    if isinstance(kind, list):
-        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
-    return {"anyOf": [schema, {"type": "null"}]}

@@ -47,6 +47,18 @@ CredentialsFor = Callable[[Any], Credentials]
 """Resolves the credentials of one MCP request from its `ServerRequestContext`."""
 
 
-def fixed(credentials: Credentials) -> CredentialsFor:
-    """Every request made with the same credentials, as over stdio."""
-    return lambda ctx: credentials
+def server_key(api_key: SecretStr | None) -> CredentialsFor:
+    """Every request made with the server's own key (stdio, and HTTP's `--auth env`), in the caller's trace."""
+    return lambda ctx: Credentials(api_key, traceparent_of(ctx))
+
+
+def traceparent_of(ctx: Any) -> str | None:
+    """The caller's W3C trace context: from the request's `_meta` (2026-07-28), else its HTTP header.
+
+    `Credentials` drops a malformed one, so no caller-chosen text reaches Twill.
+    """
+    value = (getattr(ctx, "meta", None) or {}).get("traceparent")
+    request = getattr(ctx, "request", None)
+    if value is None and request is not None:
+        value = request.headers.get("traceparent")
+    return value.strip() if isinstance(value, str) else None

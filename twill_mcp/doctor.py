@@ -17,15 +17,14 @@ from typing import Any
 import anyio
 import mcp_types as types
 
-from twill_mcp.compiler import CompiledTool, compile_spec
+from twill_mcp.catalog import compiled_by_name, exposed_tools
+from twill_mcp.composed import Tool
 from twill_mcp.config import ENVIRONMENT, Settings, read_api_key
 from twill_mcp.credentials import Credentials
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.surface import select_tools
 
-CallOnce = Callable[[Settings, list[CompiledTool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
+CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"
 GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL_API_KEY, or TWILL_API_KEY_FILE to a file"
 # What to do about a problem with a setting, by the variable its message starts with.
@@ -92,21 +91,11 @@ def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> C
 
 def _surface_check(settings: Settings) -> Check:
     try:
-        tools = _select(settings)
+        tools = exposed_tools(settings)
     except ConfigError as exc:
         return Check("tools", f"{exc} — fix: {SURFACE_FIX}", problem=True)
     toolsets = sorted({tool.toolset for tool in tools})
     return Check("tools", f"{len(tools)} exposed, from the toolsets {', '.join(toolsets)}")
-
-
-def _select(settings: Settings) -> list[CompiledTool]:
-    return select_tools(
-        compile_spec(load_bundled_spec()),
-        toolsets=settings.toolsets,
-        include=settings.tools,
-        exclude=settings.exclude_tools,
-        read_only=settings.read_only,
-    )
 
 
 def _budget_check(settings: Settings) -> Check:
@@ -121,7 +110,7 @@ def _budget_check(settings: Settings) -> Check:
 
 
 async def _reach(settings: Settings, call: CallOnce, sandboxed: bool) -> list[Check]:
-    [tool] = [tool for tool in compile_spec(load_bundled_spec()) if tool.name == KEY_CHECK_TOOL]
+    tool = compiled_by_name()[KEY_CHECK_TOOL]
     started = time.monotonic()
     result = await call(settings, [tool], tool.name, {}, sandboxed)
     elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"

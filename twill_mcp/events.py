@@ -92,7 +92,7 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     started = time.monotonic()
     window_seconds = max(min(max_seconds, answer.deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
     with anyio.move_on_after(window_seconds) as window:
-        async for event in _events(answer.lines()):
+        async for event in sse_events(answer.lines()):
             summary.events += 1
             kind = str(event.get("type", "message")) if isinstance(event, dict) else "message"
             summary.types[kind] += 1
@@ -118,7 +118,7 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     return summary
 
 
-async def _events(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
+async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
     """Each event's data (JSON-decoded where it is JSON), per the SSE line format."""
     data: list[str] = []
     async for line in lines:

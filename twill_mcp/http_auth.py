@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp.config import MIN_KEY_LENGTH, Settings, is_token
-from twill_mcp.credentials import Credentials, CredentialsFor
+from twill_mcp.credentials import Credentials, CredentialsFor, server_key, traceparent_of
 
 
 def bearer(headers: Headers) -> str | None:
@@ -96,18 +96,4 @@ def credentials_for(settings: Settings) -> CredentialsFor:
 
         return from_request
 
-    def from_environment(ctx: ServerRequestContext[Any]) -> Credentials:
-        return Credentials(settings.api_key, traceparent_of(ctx))
-
-    return from_environment
-
-
-def traceparent_of(ctx: ServerRequestContext[Any]) -> str | None:
-    """The caller's W3C trace context: from the request's `_meta` (2026-07-28), else its HTTP header.
-
-    `Credentials` drops a malformed one, so no caller-chosen text reaches Twill.
-    """
-    value = (ctx.meta or {}).get("traceparent")
-    if value is None and ctx.request is not None:
-        value = ctx.request.headers.get("traceparent")
-    return value.strip() if isinstance(value, str) else None
+    return server_key(settings.api_key)

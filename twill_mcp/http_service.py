@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 
 from twill_mcp import __version__
 from twill_mcp.arguments import MAX_ARGUMENT_BYTES
-from twill_mcp.compiler import CompiledTool
+from twill_mcp.composed import Tool
 from twill_mcp.config import Settings, is_loopback
 from twill_mcp.errors import ConfigError
 from twill_mcp.http_auth import InboundAuth, credentials_for
@@ -82,13 +82,13 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def build_app(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool) -> ASGIApp:
+def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
     http = TwillHttp(settings)
     server = build_server(http, list(tools), credentials_for(settings), sandbox=sandboxed)
     # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
     server.get_tool_input_schema = {tool.name: tool.input_schema for tool in tools}.get
-    server.lifespan = _closing(http)
+    server.lifespan = _closing(http, server.lifespan)
     app = server.streamable_http_app(
         streamable_http_path=settings.path,
         json_response=settings.json_response,
@@ -105,18 +105,21 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def _closing(http: TwillHttp) -> Any:
+def _closing(http: TwillHttp, inner: Any) -> Any:
+    """The server's own lifespan (what runs while it serves: the subscription watch), then the client closed."""
+
     @asynccontextmanager
     async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield {}
+            async with inner(server) as state:
+                yield state
         finally:
             await http.aclose()
 
     return lifespan
 
 
-def serve_http(settings: Settings, tools: Sequence[CompiledTool], *, sandboxed: bool, where: str) -> None:
+def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, where: str) -> None:
     """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
     check_auth_mode(settings)
     check_service(settings)
@@ -193,7 +196,7 @@ def _worker_settings(settings: Settings, sandboxed: bool) -> str:
 
 def worker_app() -> ASGIApp:
     """The app in a `--workers` process: the parent's settings, from the environment it passed down."""
-    from twill_mcp.cli import exposed_tools  # the CLI decides the surface; importing it at the top would cycle
+    from twill_mcp.catalog import exposed_tools
     from twill_mcp.logs import configure_logging
 
     passed = json.loads(os.environ[WORKER_SETTINGS_VARIABLE])

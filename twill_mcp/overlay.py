@@ -49,7 +49,7 @@ OVERLAY: dict[str, ToolOverlay] = {
     "createTask": {
         "description": "Start a new Twill task: a cloud coding agent works on `command` and opens a PR. "
         "The agent picks the repository itself; name it in the command. Returns {task: {id, slug, url}, job}. "
-        "Follow it with get_task or stream_job_logs.",
+        "Follow it with wait_for_task.",
         "arguments": {
             "command": "What the agent should do, in plain words. Start with /plan to get a plan first.",
             "agent": AGENT,
@@ -64,7 +64,7 @@ OVERLAY: dict[str, ToolOverlay] = {
     },
     "getTask": {
         "description": "Get one task and its latest job: status, plan, finalAnswer (the agent's result) and PRs. "
-        "Use it to poll a task's progress.",
+        "To wait for a run to end, use wait_for_task.",
         "arguments": {"taskIdOrSlug": TASK_ID},
         "toolset": "tasks",
     },

@@ -15,14 +15,15 @@ from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.compiler import RESULT_KEY, CompiledTool
+from twill_mcp.compiler import RESULT_KEY
+from twill_mcp.composed import Tool
 from twill_mcp.errors import ToolCallError
 
 CURSOR_ARGUMENT = "cursor"
 NEXT_CURSOR_FIELD = "nextCursor"
 
 
-def success_result(tool: CompiledTool, body: Any, extra: Sequence[types.ContentBlock] = ()) -> types.CallToolResult:
+def success_result(tool: Tool, body: Any, extra: Sequence[types.ContentBlock] = ()) -> types.CallToolResult:
     structured = {RESULT_KEY: body} if tool.wraps_result or not isinstance(body, dict) else body
     content: list[types.ContentBlock] = [_text(_dump(structured)), *extra]
     if next_page := _next_page(tool, structured):
@@ -40,7 +41,7 @@ def error_result(tool_name: str, error: ToolCallError) -> types.CallToolResult:
     return types.CallToolResult(content=[_text("\n".join(lines))], structured_content=structured, is_error=True)
 
 
-def _next_page(tool: CompiledTool, body: dict[str, Any]) -> str | None:
+def _next_page(tool: Tool, body: dict[str, Any]) -> str | None:
     """Cursor pagination made explicit, so an agent does not stop at page one by accident."""
     cursor = body.get(NEXT_CURSOR_FIELD)
     if CURSOR_ARGUMENT not in tool.input_schema["properties"] or not isinstance(cursor, str) or not cursor:

@@ -25,15 +25,18 @@ class Sandbox:
 
     @classmethod
     @contextmanager
-    def start(cls, *, port: int = 0, faults: str | None = None) -> Iterator[Sandbox]:
+    def start(
+        cls, *, port: int = 0, faults: str | None = None, rate_limit: int = 100, empty: bool = False
+    ) -> Iterator[Sandbox]:
+        """The emulator on 127.0.0.1, seeded with the demo workspace unless `empty`; `rate_limit` 0 turns it off."""
         try:
             plan = FaultPlan.parse(faults) if faults else None
         except ValueError as exc:
             raise ConfigError(f"--faults: {exc}") from None
         state = EmulatorState()
-        demo = seed_demo(state)
-        with EmulatorServer(state, faults=plan, port=port) as server:
-            yield cls(server.origin, DEMO_KEY, [task.slug for task in demo.tasks], server)
+        slugs = [] if empty else [task.slug for task in seed_demo(state).tasks]
+        with EmulatorServer(state, faults=plan, port=port, rate_limit_per_minute=rate_limit) as server:
+            yield cls(server.origin, DEMO_KEY, slugs, server)
 
     def wait(self) -> None:
         """Block until interrupted (Ctrl-C)."""

@@ -13,13 +13,17 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
 from twill_mcp.call import ToolCall
-from twill_mcp.compiler import CompiledTool
+from twill_mcp.catalog import compiled_by_name
+from twill_mcp.composed import Tool
 from twill_mcp.credentials import CredentialsFor
+from twill_mcp.prompts import TwillPrompts
+from twill_mcp.resources import TaskResources, Upstream
+from twill_mcp.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
 from twill_mcp.upstream import Progress, TwillHttp
 
 SERVER_NAME = "twill"
-# The list is the same for every caller and fixed for the life of a process; a redeploy may change it.
-TOOLS_LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
+# The lists are the same for every caller and fixed for the life of a process; a redeploy may change them.
+LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="public")
 SANDBOX_META_KEY = "ai.twill.mcp/sandbox"
 SANDBOX_NOTICE = (
     "SANDBOX: this server talks to a local Twill emulator with a demo workspace, not the real Twill API; "
@@ -32,7 +36,7 @@ INSTRUCTIONS = (
 )
 
 
-def mcp_tool(tool: CompiledTool) -> types.Tool:
+def mcp_tool(tool: Tool) -> types.Tool:
     hints = tool.annotations
     return types.Tool(
         name=tool.name,
@@ -51,7 +55,12 @@ def mcp_tool(tool: CompiledTool) -> types.Tool:
 
 
 def build_server(
-    http: TwillHttp, tools: Sequence[CompiledTool], credentials: CredentialsFor, *, sandbox: bool = False
+    http: TwillHttp,
+    tools: Sequence[Tool],
+    credentials: CredentialsFor,
+    *,
+    sandbox: bool = False,
+    watching: Watching = WATCHING,
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
@@ -59,6 +68,12 @@ def build_server(
     """
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
+    # Resources and prompts read through the compiled read-only operations, whichever tools are exposed.
+    upstream = Upstream(http, compiled_by_name())
+    prompts = TwillPrompts(upstream, credentials)
+    resources = TaskResources(upstream, credentials, completes=prompts.completes)
+    watch = TaskWatch(upstream, watching)
+    subscriptions = Subscriptions(watch, credentials)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -85,9 +100,24 @@ def build_server(
         version=__version__,
         title="Twill",
         instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
+        lifespan=watch.running,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        cache_hints={
+            "tools/list": LIST_CACHE,
+            "prompts/list": LIST_CACHE,
+            "resources/list": LIST_CACHE,
+            "resources/templates/list": LIST_CACHE,
+        },
+        on_list_resources=resources.list_resources,
+        on_list_resource_templates=resources.list_templates,
+        on_read_resource=resources.read,
+        on_subscribe_resource=subscriptions.subscribe,
+        on_unsubscribe_resource=subscriptions.unsubscribe,
+        on_subscriptions_listen=subscriptions.listen,
+        on_completion=resources.complete,
+        on_list_prompts=prompts.list_prompts,
+        on_get_prompt=prompts.get_prompt,
     )
 
 

@@ -1,13 +1,16 @@
-"""The bundled Twill OpenAPI document: loading it and following its references."""
+"""The bundled Twill OpenAPI document: loading it, following its references, and reading its schemas as JSON Schema."""
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 Spec = dict[str, Any]
+Direction = Literal["input", "output"]
+"""Which side of the API a schema describes: what is sent (readOnly hidden) or what is returned (writeOnly hidden)."""
 
 BUNDLED_SPEC = "twill-openapi.json"
 
@@ -43,3 +46,93 @@ def deref(spec: Spec, node: Any) -> Any:
         seen.add(ref)
         node = resolve_ref(spec, ref)
     return node
+
+
+# Keywords of OpenAPI 3.0 schemas that are not JSON Schema, or only noise for an agent.
+_DROPPED_KEYWORDS = frozenset(
+    {"example", "examples", "xml", "externalDocs", "discriminator", "deprecated", "readOnly", "writeOnly", "nullable"}
+)
+
+
+def convert_schema(spec: Spec, node: Any, direction: Direction, _stack: tuple[str, ...] = ()) -> Any:
+    """OpenAPI 3.0 schema -> self-contained JSON Schema 2020-12, every `$ref` inlined.
+
+    MCP clients reject `$ref`/`$defs`, so references are copied in place. A reference
+    cycle cannot be inlined; its inner occurrence becomes `{}` (any value), which is
+    permissive rather than wrong.
+    """
+    if not isinstance(node, dict):
+        return copy.deepcopy(node)
+    if "$ref" in node:
+        ref = node["$ref"]
+        if ref in _stack:
+            return {}
+        return convert_schema(spec, resolve_ref(spec, ref), direction, (*_stack, ref))
+
+    out: dict[str, Any] = {}
+    hidden: set[str] = set()
+    for key, value in node.items():
+        if key.startswith("x-") or key in _DROPPED_KEYWORDS:
+            continue
+        if key == "properties":
+            props: dict[str, Any] = {}
+            for prop, prop_schema in value.items():
+                if _hidden_in(spec, prop_schema, direction):
+                    hidden.add(prop)
+                    continue
+                props[prop] = convert_schema(spec, prop_schema, direction, _stack)
+            out[key] = props
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = convert_schema(spec, value, direction, _stack)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [convert_schema(spec, sub, direction, _stack) for sub in value]
+        else:
+            out[key] = copy.deepcopy(value)
+
+    if hidden and "required" in out:
+        out["required"] = [r for r in out["required"] if r not in hidden]
+    for bound in ("Minimum", "Maximum"):
+        exclusive = out.get(f"exclusive{bound}")
+        if exclusive is True and bound.lower() in out:
+            out[f"exclusive{bound}"] = out.pop(bound.lower())
+        elif exclusive is False:
+            del out[f"exclusive{bound}"]
+    out = _merge_single_all_of(out)
+    if node.get("nullable") is True:
+        out = nullable(out)
+    return out
+
+
+def _merge_single_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """`allOf: [X]` beside a default or description is OpenAPI 3.0's way to annotate a $ref; say it plainly."""
+    parts = schema.get("allOf")
+    if not (isinstance(parts, list) and len(parts) == 1 and isinstance(parts[0], dict)):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "allOf"}
+    if set(rest) - {"description", "default", "title"} or set(rest) & set(parts[0]) - {"description", "title"}:
+        return schema
+    return {**parts[0], **rest}
+
+
+def _hidden_in(spec: Spec, prop_schema: Any, direction: Direction) -> bool:
+    """readOnly properties are never sent; writeOnly ones are never returned."""
+    try:
+        target = deref(spec, prop_schema)
+    except ValueError:
+        return False
+    if not isinstance(target, dict):
+        return False
+    return bool(target.get("readOnly")) if direction == "input" else bool(target.get("writeOnly"))
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema, admitting null as well (OpenAPI 3.0's `nullable: true`)."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        schema = {**schema, "type": [kind, "null"]}
+        if "enum" in schema and None not in schema["enum"]:
+            schema["enum"] = [*schema["enum"], None]
+        return schema
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from twill_mcp.compiler import CompiledTool
+from twill_mcp.composed import Tool
 from twill_mcp.errors import ConfigError
 
 DEFAULT_TOOLSETS = ("tasks", "jobs", "account")
@@ -16,13 +16,13 @@ ALL = "all"
 
 
 def select_tools(
-    tools: Sequence[CompiledTool],
+    tools: Sequence[Tool],
     *,
     toolsets: Iterable[str] | None = None,
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     read_only: bool = False,
-) -> list[CompiledTool]:
+) -> list[Tool]:
     """The tools to expose, in spec order.
 
     `toolsets` None means the defaults, unless tools are named with `include`, which

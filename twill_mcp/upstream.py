@@ -161,6 +161,11 @@ class TwillHttp:
     def __repr__(self) -> str:
         return f"TwillHttp(base_url={self._settings.base_url!r})"
 
+    @property
+    def call_timeout(self) -> float:
+        """Seconds one whole call may last: what a call that waits must end within."""
+        return self._settings.call_timeout
+
     async def __aenter__(self) -> TwillHttp:
         return self
 

@@ -3,11 +3,13 @@
 //
 // Usage: node ts_client.mjs '<json-plan>'
 //   plan = {"command": "...", "args": [...], "env": {...}, "cwd": "...",
-//           "calls": [{"name": "tool", "arguments": {...}}, ...]}
+//           "calls": [{"name": "tool", "arguments": {...}, "progress"?: true}, ...],
+//           "requests"?: [{"method": "readResource" | "listResourceTemplates" | "complete" | ..., "params": {...}}]}
 //
 // Prints exactly ONE JSON line on stdout:
-//   {"tools": <ListToolsResult>, "results": [{"ok": true, "result": <CallToolResult>}
-//                                           | {"ok": false, "error": "<message>"} ...]}
+//   {"tools": <ListToolsResult>, "results": [{"ok": true, "result": <CallToolResult>, "progress"?: [...]}
+//                                           | {"ok": false, "error": "<message>"} ...],
+//    "requests": [{"ok": true, "result": <result>} | {"ok": false, "error": "<message>", "code"?: n} ...]}
 // and exits 0; on a fatal failure (bad plan, connect/listTools failure) prints
 //   {"fatal": "<message>"} and exits 1.
 //
@@ -72,20 +74,33 @@ async function main() {
 
     const results = [];
     for (const call of plan.calls ?? []) {
+        const progress = [];
+        const options = call.progress ? { timeout, onprogress: p => progress.push(p) } : { timeout };
         try {
             const result = await client.callTool(
                 { name: call.name, arguments: call.arguments ?? {} },
                 undefined,
-                { timeout }
+                options
             );
-            results.push({ ok: true, result });
+            results.push(call.progress ? { ok: true, result, progress } : { ok: true, result });
         } catch (err) {
             results.push({ ok: false, error: errMessage(err) });
         }
     }
 
+    // Any other client method by name (readResource, listResourceTemplates, complete, listPrompts, getPrompt).
+    const requests = [];
+    for (const request of plan.requests ?? []) {
+        try {
+            const result = await client[request.method](request.params, { timeout });
+            requests.push({ ok: true, result });
+        } catch (err) {
+            requests.push({ ok: false, error: errMessage(err), code: err?.code });
+        }
+    }
+
     await client.close().catch(() => {});
-    emit({ tools, results });
+    emit({ tools, results, requests });
     return 0;
 }
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from twill_mcp.emulator.models import CANCELLED, RUNNING, Job, Repository, ScheduledTask, Task
 from twill_mcp.emulator.state import EmulatorState
 
+QUICK_RUN_SECONDS = (1.0, 2.0)
+
 
 @dataclass(frozen=True)
 class DemoData:
@@ -25,7 +27,8 @@ def _with_job(state: EmulatorState, command: str, slug: str) -> tuple[Task, Job]
 
 
 def seed_demo(state: EmulatorState) -> DemoData:
-    """Tasks `demo-1` (running, pinned so it never finishes on its own), `demo-2` (completed, with a PR),
+    """Tasks `demo-1` (running, pinned so it never finishes on its own), `demo-2` (completed, with a PR; a new
+    run, from send_message, finishes within QUICK_RUN_SECONDS so a demo of wait_for_task need not wait long),
     `demo-3` (plan ready), `demo-4` (cancelled) and `demo-empty` (no jobs); two repositories; one schedule."""
     repos = [
         state.add_repository("twill-demo/web-app", "main", "Next.js front end"),
@@ -39,6 +42,7 @@ def seed_demo(state: EmulatorState) -> DemoData:
     state.advance(job1.id, RUNNING)
     state.finish_job(job2.id, final_answer="Stabilised the login test by awaiting the session cookie.")
     state.add_pr(done, "twill-demo/web-app", 42, "Fix flaky login test", "merged")
+    done.run_seconds = QUICK_RUN_SECONDS
     state.finish_job(job3.id)
     state.advance(job4.id, CANCELLED)
     state.cancel_task(cancelled)

@@ -150,6 +150,8 @@ class Task:
     parent_id: str | None = None
     prs: list[PullRequest] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    run_seconds: tuple[float, float] | None = None
+    """(pending, running) seconds of this task's new runs, instead of the workspace's pace: a quick demo task."""
 
     @property
     def url(self) -> str:

@@ -211,8 +211,8 @@ class EmulatorState:
         now = self.now()
         timeline = [(now, PENDING)]
         if self.auto_advance:
-            running_at = now + self.pending_seconds
-            timeline += [(running_at, RUNNING), (running_at + self.running_seconds, COMPLETED)]
+            pending, running = task.run_seconds or (self.pending_seconds, self.running_seconds)
+            timeline += [(now + pending, RUNNING), (now + pending + running, COMPLETED)]
         job_type = job_type_for(text, user_intent)
         job = Job(
             id=self.new_id(),

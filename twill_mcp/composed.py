@@ -1,0 +1,42 @@
+"""Tools that are not one Twill operation but a small program over several, declared as data.
+
+A composed tool is listed, selected and called like a compiled one (same name rules,
+annotations, toolset, snapshot), and it reaches Twill only through `TwillHttp.exchange`
+with the call's credentials, so the rate budget and the outcome policy are the same.
+Only what happens between checking the arguments and rendering the result differs: its
+`perform`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twill_mcp.compiler import Annotations, CompiledTool
+from twill_mcp.credentials import Credentials
+from twill_mcp.responses import Success
+from twill_mcp.upstream import Progress, TwillHttp
+
+Perform = Callable[[TwillHttp, Credentials, dict[str, Any], Progress | None], Awaitable[Success]]
+"""What a call does once its arguments are checked: (http, credentials, arguments, progress) -> success."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedTool:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: Annotations
+    toolset: str
+    action: str
+    """The action in words, for messages about whether it happened."""
+    perform: Perform
+    hidden: bool = False
+    wraps_result: bool = False
+
+
+Tool = CompiledTool | ComposedTool
+"""Anything the server lists and calls."""

@@ -1,0 +1,274 @@
+"""wait_for_task: wait, within one tool call, until a task's latest job is over.
+
+Delegating to Twill means waiting minutes or hours, and hosts cut a tool call at about
+60 s; polling with get_task costs a full agent turn each time. So one call waits as long
+as the call deadline allows, learns about the end promptly and cheaply, and says how to
+go on when the window closes first:
+
+- while the latest job runs, its log stream is followed for the `complete` event
+  (one request, however long), then the task is read once more for its result;
+- otherwise (no job yet, or pending) the task is polled with a growing interval;
+- every request goes through `TwillHttp.exchange` with the call's credentials, so the
+  per-key rate budget holds; a retryable failure (a 429 included) is waited out, not
+  reported, while the window lasts;
+- a cancelled call stops at once: nothing here catches cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+
+from twill_mcp.compiler import Annotations, CompiledTool
+from twill_mcp.composed import ComposedTool
+from twill_mcp.credentials import Credentials
+from twill_mcp.errors import ToolCallError, UpstreamTimeout
+from twill_mcp.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
+from twill_mcp.outcomes import Effect
+from twill_mcp.request import prepare_request
+from twill_mcp.responses import JsonReader, Success, read_failure
+from twill_mcp.upstream import Answer, Progress, RawResponse, Sleep, TwillHttp
+
+NAME = "wait_for_task"
+# Twill's job statuses after which nothing more happens to the job (the stream's `complete` event, upper-cased).
+FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+NOT_STARTED = "PENDING"
+DEFAULT_MAX_SECONDS = 50
+ID_ARGUMENT = "taskIdOrSlug"
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How often Twill is asked, and the client told, while waiting."""
+
+    first_poll: float = 2.0
+    max_poll: float = 10.0
+    growth: float = 1.5
+    progress_every: float = 5.0
+    """A progress notification at least this often, so a host sees the call is alive."""
+    sleep: Sleep = anyio.sleep
+
+    def polls(self) -> Iterator[float]:
+        """Seconds before each next poll: soon at first (most runs end early or late), then sparingly."""
+        interval = self.first_poll
+        while True:
+            yield interval
+            interval = min(self.max_poll, interval * self.growth)
+
+
+def wait_for_task_tool(tools: Mapping[str, CompiledTool], pacing: Pacing | None = None) -> ComposedTool:
+    """The tool, built on the compiled get_task (its argument, reader and result shape) and stream_job_logs."""
+    get_task, stream = tools["get_task"], tools["stream_job_logs"]
+    waiter = _Waiter(get_task, stream, pacing or Pacing())
+    # No `required`: an error result's `{"error": …}` must validate too, and that keeps the listing short.
+    output_schema = {
+        "type": "object",
+        "properties": {
+            "done": {"type": "boolean"},
+            "status": {"type": ["string", "null"]},
+            "waitedSeconds": {"type": "number"},
+            "task": get_task.output_schema or {"type": "object"},
+        },
+    }
+    return ComposedTool(
+        name=NAME,
+        title="Wait for task",
+        description=(
+            "Wait until a task's latest job finishes (COMPLETED, FAILED or CANCELLED) or maxSeconds pass, "
+            "then return the task as get_task does (finalAnswer, PRs). Use it instead of repeated get_task "
+            "calls after create_task or send_message. If done is false, call it again with the same id."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                ID_ARGUMENT: get_task.input_schema["properties"][ID_ARGUMENT],
+                "maxSeconds": {"type": "number", "minimum": 1, "maximum": 600, "default": DEFAULT_MAX_SECONDS},
+            },
+            "required": [ID_ARGUMENT],
+            "additionalProperties": False,
+        },
+        output_schema=output_schema,
+        annotations=Annotations(
+            title="Wait for task", read_only=True, destructive=False, idempotent=True, open_world=True
+        ),
+        toolset=get_task.toolset,
+        action="wait for the task",
+        perform=waiter,
+    )
+
+
+class _Waiter:
+    def __init__(self, get_task: CompiledTool, stream: CompiledTool, pacing: Pacing) -> None:
+        self._get_task = get_task
+        self._stream = stream
+        self._pacing = pacing
+        self._task_effect = Effect(read_only=True, idempotent=True, action="read the task")
+        self._task_reader = JsonReader(get_task, self._task_effect)
+        self._stream_effect = Effect(read_only=True, idempotent=True, action="follow the job's logs")
+
+    async def __call__(
+        self, http: TwillHttp, credentials: Credentials, arguments: dict[str, Any], progress: Progress | None
+    ) -> Success:
+        started = anyio.current_time()
+        # The answer must get out before the call deadline: the last read of the task happens inside the margin.
+        hard_end = started + http.call_timeout
+        window = min(float(arguments.get("maxSeconds", DEFAULT_MAX_SECONDS)), http.call_timeout - STREAM_MARGIN_SECONDS)
+        window_end = started + max(window, 0.0)
+        watch = _Watch(progress, started)
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                group.start_soon(watch.tick, self._pacing.progress_every)
+            # Raised outside the group, so the error reaches the caller as itself, not in an exception group.
+            failure: ToolCallError | None = None
+            try:
+                task = await self._wait(http, credentials, arguments[ID_ARGUMENT], window_end, hard_end, watch)
+            except ToolCallError as error:
+                failure = error
+            group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        status = _status(task)
+        done = status in FINAL_STATUSES
+        waited = round(anyio.current_time() - started, 1)
+        body = {"done": done, "status": status, "waitedSeconds": waited, "task": task}
+        text = _summary(arguments[ID_ARGUMENT], done, status, waited)
+        return Success(body, [types.TextContent(type="text", text=text)])
+
+    async def _wait(
+        self, http: TwillHttp, credentials: Credentials, task_id: str, window_end: float, hard_end: float, watch: _Watch
+    ) -> Any:
+        polls = self._pacing.polls()
+        task: Any = None
+        while True:
+            try:
+                task = await self._read_task(http, credentials, task_id, hard_end)
+            except ToolCallError as error:
+                pause = error.retry_after if error.retry_after is not None else next(polls)
+                if not error.is_retryable or (task is None and anyio.current_time() + pause >= window_end):
+                    raise
+                if anyio.current_time() >= window_end:
+                    return task
+                await self._sleep_until(min(anyio.current_time() + pause, window_end))
+                continue
+            status = _status(task)
+            await watch.saw(status)
+            if status in FINAL_STATUSES or anyio.current_time() >= window_end:
+                return task
+            job_id = _latest_job_id(task)
+            if (
+                job_id is not None
+                and status != NOT_STARTED
+                and await self._follow(http, credentials, job_id, window_end, watch)
+            ):
+                continue
+            await self._sleep_until(min(anyio.current_time() + next(polls), window_end))
+
+    async def _read_task(self, http: TwillHttp, credentials: Credentials, task_id: str, hard_end: float) -> Any:
+        request = prepare_request(self._get_task.operation, {ID_ARGUMENT: task_id})
+        with anyio.move_on_after(max(hard_end - anyio.current_time(), 0.0)):
+            success = await http.exchange(request, credentials, self._task_effect, self._task_reader)
+            return success.body
+        raise UpstreamTimeout(
+            f"Twill did not answer within the {http.call_timeout:g} s deadline.",
+            hint="This call changes nothing; calling again is safe.",
+        )
+
+    async def _follow(
+        self, http: TwillHttp, credentials: Credentials, job_id: str, window_end: float, watch: _Watch
+    ) -> bool:
+        """Follow the job's log stream until it says the job is over (True) or the window or stream ends (False)."""
+        request = prepare_request(self._stream.operation, {"jobId": job_id})
+        reader = _CompletionReader(self._stream_effect, window_end, watch)
+        with anyio.move_on_after(max(window_end - anyio.current_time(), 0.0)):
+            try:
+                return await http.exchange(request, credentials, self._stream_effect, reader)
+            except ToolCallError:
+                # The stream is only a faster way to learn the end: without it, polling still does.
+                return False
+        return False
+
+    async def _sleep_until(self, when: float) -> None:
+        await self._pacing.sleep(max(when - anyio.current_time(), 0.0))
+
+
+class _CompletionReader:
+    """Reads a job's log stream for its `complete` event; status events become progress."""
+
+    accept = EVENT_STREAM
+    streams = True
+
+    def __init__(self, effect: Effect, window_end: float, watch: _Watch) -> None:
+        self._effect = effect
+        self._window_end = window_end
+        self._watch = watch
+
+    def failure(self, raw: RawResponse) -> ToolCallError:
+        return read_failure(raw, self._effect)
+
+    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> bool:
+        with anyio.move_on_after(max(self._window_end - anyio.current_time(), 0.0)):
+            async for event in sse_events(answer.lines()):
+                if not isinstance(event, dict):
+                    continue
+                if event.get("type") == "complete":
+                    return True
+                if event.get("type") == "status" and isinstance(event.get("jobStatus"), str):
+                    await self._watch.saw(event["jobStatus"])
+        return False
+
+
+class _Watch:
+    """What the client is told while the call waits: the status on each change, and the time, periodically."""
+
+    def __init__(self, progress: Progress | None, started: float) -> None:
+        self._progress = progress
+        self._started = started
+        self._status: str | None = None
+        self._seen = False
+
+    async def saw(self, status: str | None) -> None:
+        if not self._seen or status != self._status:
+            self._seen, self._status = True, status
+            await self.report()
+
+    async def report(self) -> None:
+        if self._progress is None:
+            return
+        elapsed = anyio.current_time() - self._started
+        await self._progress(round(elapsed, 1), f"{self._status or 'no job yet'} after {elapsed:.0f} s")
+
+    async def tick(self, every: float) -> None:
+        while True:
+            await anyio.sleep(every)
+            await self.report()
+
+
+def latest_job(task: Any) -> dict[str, Any] | None:
+    """get_task's `latestJob`, when the body has one."""
+    job = task.get("latestJob") if isinstance(task, dict) else None
+    return job if isinstance(job, dict) else None
+
+
+def _status(task: Any) -> str | None:
+    status = (latest_job(task) or {}).get("status")
+    return status if isinstance(status, str) else None
+
+
+def _latest_job_id(task: Any) -> str | None:
+    job_id = (latest_job(task) or {}).get("id")
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def _summary(task_id: str, done: bool, status: str | None, waited: float) -> str:
+    if done:
+        return f"The task's latest job is {status} (waited {waited:g} s); its result is in task.latestJob.finalAnswer."
+    state = f"is still {status}" if status else "has no job yet"
+    return (
+        f"Not finished: the task {state} after {waited:g} s. To keep waiting, call {NAME} again with "
+        f"{ID_ARGUMENT}={json.dumps(task_id)}."
+    )
