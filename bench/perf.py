@@ -296,11 +296,9 @@ def run_stdio(origin: str, sizes: Sizes, baseline: Path | None) -> dict[str, dic
     servers = {name: (command, tool, None) for name, (command, tool) in STDIO_SERVERS.items()}
     if baseline is not None:
         # `python -m` finds the package in its working directory first: another checkout's twill-mcp.
-        servers[f"twill-mcp --tools cancel_task @ {baseline.name}"] = (
-            [*TWILL, "--tools", "cancel_task"],
-            "cancel_task",
-            str(baseline),
-        )
+        for name in ("twill-mcp --tools cancel_task", "twill-mcp (default surface)"):
+            command, tool = STDIO_SERVERS[name]
+            servers[f"{name} @ {baseline.name}"] = (command, tool, str(baseline))
     warm_up = Sizes(1, 5, 32, 0, 0, 0, 0, 0)
     for command, tool, cwd in servers.values():
         asyncio.run(stdio_round(command, tool, env, warm_up, cwd))  # fills the bytecode cache
@@ -559,7 +557,7 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
         ("tools_list_bytes", "tools/list B", "{:.0f}"),
     )
     print("\nstdio (medians over rounds; ratio to the minimal server in brackets)")
-    print(f"{'server':30} " + " ".join(f"{title:>17}" for _, title, _ in columns))
+    print(f"{'server':40} " + " ".join(f"{title:>17}" for _, title, _ in columns))
     for name, row in rows.items():
         cells = []
         for key, _, form in columns:
@@ -568,7 +566,7 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
                 continue
             ratio = f" ({row[key] / floor[key]:.2f}x)" if key != "tools_list_bytes" and floor.get(key) else ""
             cells.append(f"{form.format(row[key]) + ratio:>17}")
-        print(f"{name:30} " + " ".join(cells))
+        print(f"{name:40} " + " ".join(cells))
 
 
 def print_http(rows: list[dict[str, Any]]) -> None:
