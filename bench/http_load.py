@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,11 @@ def wait_healthy(url: str, alive: Callable[[], bool]) -> None:
     raise SystemExit(f"{url} did not come up within {STARTUP_TIMEOUT} s")
 
 
-async def load(url: str, mode: str, seconds: float) -> dict[str, Any]:
+async def load(
+    url: str, mode: str, seconds: float, tool: str = "get_task", arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """CONCURRENCY callers in a loop for `seconds` after a warm-up; latencies of calls started in the window."""
+    arguments = {"taskIdOrSlug": TASK} if arguments is None else arguments
     latencies: list[float] = []
     errors = 0
     start = time.perf_counter()
@@ -80,7 +83,7 @@ async def load(url: str, mode: str, seconds: float) -> dict[str, Any]:
         async def caller() -> None:
             nonlocal errors
             while (began := time.perf_counter()) < stop_at:
-                result = await client.call_tool("get_task", {"taskIdOrSlug": TASK})
+                result = await client.call_tool(tool, arguments)
                 if began >= measure_from:
                     latencies.append(time.perf_counter() - began)
                     errors += bool(result.is_error)
@@ -98,16 +101,29 @@ async def load(url: str, mode: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def serve(workers: int, emulator: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    workers: int, emulator: str, log: Path, extra: Sequence[str] = (), api_key: str = DEMO_KEY
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
         "TWILL_BASE_URL": emulator,
-        "TWILL_API_KEY": DEMO_KEY,
+        "TWILL_API_KEY": api_key,
         "TWILL_MCP_RATE_LIMIT": "0",
         "TWILL_MCP_LOG_LEVEL": "WARNING",  # one log line per call would be part of the measurement
     }
-    command = [sys.executable, "-m", "twill_mcp", "--transport", "http", "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "twill_mcp",
+        "--transport",
+        "http",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *extra,
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
     origin = f"http://127.0.0.1:{port}"

@@ -98,12 +98,13 @@ class ToolCall:
             )
             outcome = "error internal_error"
         # Argument values stay out of logs: they can carry task content.
-        logger.info(
-            "%s -> %s in %.0f ms (%s%s)",
-            self.tool.name,
-            outcome,
-            (time.monotonic() - started) * 1000,
-            credentials.fingerprint,
-            f", protocol {era}" if era else "",
-        )
+        if logger.isEnabledFor(logging.INFO):  # when off, not even the arguments are worked out
+            logger.info(
+                "%s -> %s in %.0f ms (%s%s)",
+                self.tool.name,
+                outcome,
+                (time.monotonic() - started) * 1000,
+                credentials.fingerprint,
+                f", protocol {era}" if era else "",
+            )
         return result

@@ -110,6 +110,12 @@ class Reader(Protocol[T_co]):
     def failure(self, raw: RawResponse) -> ToolCallError: ...
 
 
+# Every open call holds one connection, and a log stream may stay open for minutes: with httpx's
+# default of 100, a hosted server's 101st open stream waited for a free connection and failed.
+# Idle connections kept for reuse: at least the calls one busy client keeps in flight.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class TwillHttp:
     def __init__(
         self,
@@ -121,9 +127,28 @@ class TwillHttp:
     ) -> None:
         self._settings = settings
         self._route = route(settings)
+        self._transport = transport
+        self._opened: httpx2.AsyncClient | None = None
+        self._closed = False
+        self._budgets = RateBudgets(settings.rate_limit)
+        self._sleep = sleep
+        self._rng = rng
+
+    @property
+    def _client(self) -> httpx2.AsyncClient:
+        # Made at the first call, not at start-up: its TLS context (the CA bundle read and parsed)
+        # costs ~20-40 ms that a host would otherwise wait for before its first answer.
+        if self._opened is None:
+            if self._closed:
+                raise RuntimeError("Cannot send a request, as the client has been closed.")
+            self._opened = self._open()
+        return self._opened
+
+    def _open(self) -> httpx2.AsyncClient:
+        settings = self._settings
         trust = tls_context(settings.ssl_cert_file)
         proxy = self._route.proxy
-        self._client = httpx2.AsyncClient(
+        return httpx2.AsyncClient(
             base_url=settings.base_url,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             timeout=httpx2.Timeout(
@@ -132,16 +157,14 @@ class TwillHttp:
                 write=settings.read_timeout,
                 pool=settings.connect_timeout,
             ),
+            limits=POOL_LIMITS,
             follow_redirects=False,
-            transport=transport,
+            transport=self._transport,
             # The proxy and CAs the settings name, and nothing else the environment holds.
             trust_env=False,
             verify=trust,
             proxy=_proxy(proxy.get_secret_value(), trust) if proxy else None,
         )
-        self._budgets = RateBudgets(settings.rate_limit)
-        self._sleep = sleep
-        self._rng = rng
 
     def __repr__(self) -> str:
         return f"TwillHttp(base_url={self._settings.base_url!r})"
@@ -158,7 +181,9 @@ class TwillHttp:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        if self._opened is not None:
+            await self._opened.aclose()
 
     async def exchange(
         self,
