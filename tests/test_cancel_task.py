@@ -329,6 +329,21 @@ async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknow
     assert time.monotonic() - started < 4
 
 
+async def test_a_cancelled_read_only_call_still_leaves_its_one_log_line(
+    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+) -> None:
+    fake_twill.then(Scripted(200, b"{}", delay=5))
+    async with launch() as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("get_task", {"taskIdOrSlug": "t1"})
+        deadline = time.monotonic() + 3
+        while "get_task ->" not in stderr_logs[0].read_text() and time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+    log = stderr_logs[0].read_text()
+    assert "get_task -> cancelled in" in log
+    assert "outcome_unknown" not in log, "reading changes nothing: there is nothing unknown to report"
+
+
 async def test_oversized_arguments_are_refused_before_anything_is_sent(launch: Launch, fake_twill: FakeTwill) -> None:
     async with launch() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "x" * 300_000})

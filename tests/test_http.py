@@ -189,7 +189,7 @@ async def test_a_client_that_disconnects_mid_call_cancels_the_twill_request(
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
         with anyio.fail_after(3):
-            while not any("cancel_task cancelled before Twill answered" in r.getMessage() for r in caplog.records):
+            while not any("cancel_task -> cancelled before Twill answered" in r.getMessage() for r in caplog.records):
                 await anyio.sleep(0.01)
     # Well before Twill's answer (5 s): the call was abandoned, not waited out.
     assert time.monotonic() - started < 4

@@ -79,8 +79,9 @@ class ToolCall:
         except anyio.get_cancelled_exc_class():
             # The client cancelled (notifications/cancelled), went away, or the server is stopping:
             # no result will be sent, so the log is the only place to say what may have happened.
-            if unknown := cut_short(self.effect):
-                logger.warning("%s cancelled before Twill answered: %s", self.tool.name, unknown)
+            unknown = cut_short(self.effect)
+            outcome = f"cancelled before Twill answered: {unknown}" if unknown else "cancelled"
+            self._log(logging.WARNING if unknown else logging.INFO, outcome, started, credentials, era)
             raise
         except ToolCallError as error:
             result = error_result(self.tool.name, error)
@@ -97,9 +98,14 @@ class ToolCall:
                 ),
             )
             outcome = "error internal_error"
-        # Argument values stay out of logs: they can carry task content.
-        if logger.isEnabledFor(logging.INFO):  # when off, not even the arguments are worked out
-            logger.info(
+        self._log(logging.INFO, outcome, started, credentials, era)
+        return result
+
+    def _log(self, level: int, outcome: str, started: float, credentials: Credentials, era: str | None) -> None:
+        """The one line every call leaves, however it ended. Argument values stay out: they can carry task content."""
+        if logger.isEnabledFor(level):  # when off, not even the line's parts are worked out
+            logger.log(
+                level,
                 "%s -> %s in %.0f ms (%s%s)",
                 self.tool.name,
                 outcome,
@@ -107,4 +113,3 @@ class ToolCall:
                 credentials.fingerprint,
                 f", protocol {era}" if era else "",
             )
-        return result
