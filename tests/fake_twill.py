@@ -73,7 +73,8 @@ class FakeTwill:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
-        self.emulator.stop()
+        # Nothing reaches the emulator once the front is closed: it may finish stopping on its own.
+        self.emulator.stop(wait=False)
 
     def reset(self) -> None:
         """Forget what was recorded and scripted, for a fixture shared by several tests."""
