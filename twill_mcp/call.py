@@ -33,19 +33,28 @@ def reader_for(tool: CompiledTool, effect: Effect) -> Reader[Success]:
     return JsonReader(tool, effect)
 
 
-class _Exchange:
-    """A compiled tool's call: its one operation, read by its reader."""
+def effect_of(tool: Tool) -> Effect:
+    """What repeating or losing one of the tool's requests means, read off its annotations."""
+    hints = tool.annotations
+    return Effect(read_only=hints.read_only, idempotent=hints.idempotent, action=tool.action)
 
-    def __init__(self, tool: CompiledTool, effect: Effect) -> None:
+
+class OperationCall:
+    """A compiled tool's one operation: prepare the request, exchange it, read it with the tool's reader.
+
+    What every call of that operation goes through: a tool call, a resource read, a composed tool's step.
+    """
+
+    def __init__(self, tool: CompiledTool) -> None:
         self._tool = tool
-        self._effect = effect
-        self._reader = reader_for(tool, effect)
+        self.effect = effect_of(tool)
+        self._reader = reader_for(tool, self.effect)
 
     async def __call__(
         self, http: TwillHttp, credentials: Credentials, checked: dict[str, Any], progress: Progress | None
     ) -> Success:
         request = prepare_request(self._tool.operation, checked)
-        return await http.exchange(request, credentials, self._effect, self._reader, checked, progress)
+        return await http.exchange(request, credentials, self.effect, self._reader, checked, progress)
 
 
 class ToolCall:
@@ -53,13 +62,9 @@ class ToolCall:
 
     def __init__(self, tool: Tool) -> None:
         self.tool = tool
-        self.effect = Effect(
-            read_only=tool.annotations.read_only,
-            idempotent=tool.annotations.idempotent,
-            action=tool.action,
-        )
+        self.effect = effect_of(tool)
         self._arguments = ArgumentChecker(tool.input_schema)
-        self._perform: Perform = tool.perform if isinstance(tool, ComposedTool) else _Exchange(tool, self.effect)
+        self._perform: Perform = tool.perform if isinstance(tool, ComposedTool) else OperationCall(tool)
 
     async def __call__(
         self,

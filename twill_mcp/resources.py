@@ -22,12 +22,11 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
+from twill_mcp.call import OperationCall
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.credentials import Credentials, CredentialsFor
 from twill_mcp.errors import ToolCallError
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import prepare_request
-from twill_mcp.responses import JSON, JsonReader
+from twill_mcp.responses import JSON
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger(__name__)
@@ -66,19 +65,15 @@ class Upstream:
 
     def __init__(self, http: TwillHttp, tools: Mapping[str, CompiledTool]) -> None:
         self._http = http
-        self._tools = tools
-        self._readers = {
-            name: (JsonReader(tool, effect), effect)
+        self._calls = {
+            name: OperationCall(tool)
             for name, tool in tools.items()
             if tool.annotations.read_only and tool.response_kind == "json"
-            for effect in [Effect(read_only=True, idempotent=True, action=tool.action)]
         }
 
     async def read(self, credentials: Credentials, tool: str, arguments: dict[str, Any]) -> Any:
         """The success body, or the `ToolCallError` the tool would have reported."""
-        reader, effect = self._readers[tool]
-        request = prepare_request(self._tools[tool].operation, arguments)
-        success = await self._http.exchange(request, credentials, effect, reader, arguments)
+        success = await self._calls[tool](self._http, credentials, arguments, None)
         return success.body
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 
+from twill_mcp.call import OperationCall, effect_of
 from twill_mcp.compiler import Annotations, CompiledTool
 from twill_mcp.composed import ComposedTool
 from twill_mcp.credentials import Credentials
@@ -31,7 +32,7 @@ from twill_mcp.errors import ToolCallError, UpstreamTimeout
 from twill_mcp.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
 from twill_mcp.outcomes import Effect
 from twill_mcp.request import prepare_request
-from twill_mcp.responses import JsonReader, Success, read_failure
+from twill_mcp.responses import Success, read_failure
 from twill_mcp.upstream import Answer, Progress, RawResponse, Sleep, TwillHttp
 
 NAME = "wait_for_task"
@@ -107,9 +108,8 @@ class _Waiter:
         self._get_task = get_task
         self._stream = stream
         self._pacing = pacing
-        self._task_effect = Effect(read_only=True, idempotent=True, action="read the task")
-        self._task_reader = JsonReader(get_task, self._task_effect)
-        self._stream_effect = Effect(read_only=True, idempotent=True, action="follow the job's logs")
+        self._read = OperationCall(get_task)
+        self._stream_effect = effect_of(stream)
 
     async def __call__(
         self, http: TwillHttp, credentials: Credentials, arguments: dict[str, Any], progress: Progress | None
@@ -169,9 +169,8 @@ class _Waiter:
             await self._sleep_until(min(anyio.current_time() + next(polls), window_end))
 
     async def _read_task(self, http: TwillHttp, credentials: Credentials, task_id: str, hard_end: float) -> Any:
-        request = prepare_request(self._get_task.operation, {ID_ARGUMENT: task_id})
         with anyio.move_on_after(max(hard_end - anyio.current_time(), 0.0)):
-            success = await http.exchange(request, credentials, self._task_effect, self._task_reader)
+            success = await self._read(http, credentials, {ID_ARGUMENT: task_id}, None)
             return success.body
         raise UpstreamTimeout(
             f"Twill did not answer within the {http.call_timeout:g} s deadline.",
