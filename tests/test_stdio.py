@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import API_KEY, SERVER_COMMAND, server_env
@@ -143,3 +144,43 @@ def test_an_initialize_sent_after_server_discover_is_answered_and_each_era_keeps
     legacy_tools = [tool["name"] for tool in answers[3]["result"]["tools"]]
     assert legacy_tools == [tool["name"] for tool in answers[4]["result"]["tools"]]
     assert "cancel_task" in legacy_tools
+
+
+def test_a_server_reading_a_file_and_writing_to_a_file_answers_every_request(
+    fake_twill: FakeTwill, tmp_path: Path
+) -> None:
+    # Not pipes, so neither is served by the event loop: a reading thread and the SDK's writer serve instead.
+    fake_twill.add_task("t1")
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(m) + "\n" for m in (INITIALIZE, INITIALIZED, cancel(2, "t1"))))
+    answers = tmp_path / "answers.jsonl"
+    with requests.open() as stdin, answers.open("w") as stdout:
+        done = subprocess.run(
+            SERVER_COMMAND, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=server_env(fake_twill), timeout=20
+        )
+    assert done.returncode == 0
+    assert responses(answers.read_text())[2]["result"]["structuredContent"] == {"success": True, "task": {"id": "t1"}}
+
+
+def test_the_server_stops_with_one_log_line_when_the_host_closes_stdout(fake_twill: FakeTwill) -> None:
+    with subprocess.Popen(
+        SERVER_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env(fake_twill),
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdin.write(json.dumps(INITIALIZE) + "\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        process.stdout.close()
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + "\n")
+        process.stdin.flush()
+        assert process.wait(timeout=10) == 0
+        stderr = process.stderr.read()
+    assert "stdout was closed by the host: stopping" in stderr
+    assert "Traceback" not in stderr

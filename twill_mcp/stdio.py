@@ -8,9 +8,9 @@ call deadline, then the server exits.
 
 Hosts stop a stdio server with SIGINT, then SIGTERM, then SIGKILL, without closing stdin first.
 The first SIGINT or SIGTERM stops reading (as if stdin had ended) and gives the requests in
-flight the shutdown grace (`draining.py`); a second one exits at once. Stdin is read by a
-daemon thread of our own because the SDK's reader blocks in a worker thread that cannot be
-interrupted, so a stop would wait for the host's next line.
+flight the shutdown grace (`draining.py`); a second one exits at once. Stdin and stdout are
+ours (`pipes.py`), not the SDK's: its reader blocks in a worker thread that cannot be
+interrupted, so a stop would wait for the host's next line, and its threads cost a hop per message.
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Collection
 from typing import Any, cast
 
 import anyio
 import anyio.abc
-import anyio.from_thread
-import anyio.lowlevel
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -37,50 +34,12 @@ from pydantic import ValidationError
 
 from twill_mcp.draining import InFlight
 from twill_mcp.eras import serve_both_eras
+from twill_mcp.pipes import StdinLines, StdoutPipe
 
 logger = logging.getLogger(__name__)
 
 Incoming = SessionMessage | Exception
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class _StdinLines:
-    """The lines of stdin, until it ends or `stop()` is called."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._send, self._receive = anyio.create_memory_object_stream[str]()
-
-    def start(self) -> None:
-        token = anyio.lowlevel.current_token()
-        threading.Thread(target=self._pump, args=(token,), name="stdin", daemon=True).start()
-
-    def _pump(self, token: anyio.lowlevel.EventLoopToken) -> None:
-        # Raw reads, not sys.stdin: a daemon thread blocked inside a buffered reader aborts the interpreter at exit.
-        pending = b""
-        try:
-            while chunk := os.read(self._fd, 65536):
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    # As the SDK's own reader decodes: bad UTF-8 becomes U+FFFD and then a parse error.
-                    anyio.from_thread.run(self._send.send, line.decode("utf-8", errors="replace"), token=token)
-            if pending:
-                anyio.from_thread.run(self._send.send, pending.decode("utf-8", errors="replace"), token=token)
-            anyio.from_thread.run_sync(self._send.close, token=token)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.RunFinishedError, OSError):
-            pass  # stopped, or the loop is gone: nobody wants the rest
-
-    def stop(self) -> None:
-        self._send.close()
-
-    def __aiter__(self) -> _StdinLines:
-        return self
-
-    async def __anext__(self) -> str:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
 
 
 class _DrainingReader:
@@ -178,19 +137,30 @@ async def serve_stdio(
     `eof_grace` bounds the wait for answers after stdin ends, `stop_grace` after SIGINT/SIGTERM.
     """
     in_flight = InFlight(read_only_tools)
-    lines = _StdinLines(sys.stdin.fileno())
-    async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
-        writer = _AnswerTracker(write_stream, in_flight)
-        reader = _DrainingReader(read_stream, writer, in_flight, eof_grace)
-        async with anyio.create_task_group() as tasks:
-            await tasks.start(_stop_on_signals, lines, reader, in_flight, stop_grace)
-            lines.start()
-            await serve_both_eras(server, reader, writer, server.create_initialization_options())
-            tasks.cancel_scope.cancel()
+    lines = StdinLines(sys.stdin.fileno())
+    try:
+        async with (
+            StdoutPipe.claim() as stdout,
+            stdio_server(stdin=cast("anyio.AsyncFile[str]", lines), stdout=cast("anyio.AsyncFile[str]", stdout)) as (
+                read_stream,
+                write_stream,
+            ),
+        ):
+            writer = _AnswerTracker(write_stream, in_flight)
+            reader = _DrainingReader(read_stream, writer, in_flight, eof_grace)
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(_stop_on_signals, lines, reader, in_flight, stop_grace)
+                await lines.start()
+                await serve_both_eras(server, reader, writer, server.create_initialization_options())
+                tasks.cancel_scope.cancel()
+    except* ConnectionError:
+        # The host closed its end of stdout (it went away, or is done with us): no answer can reach it now.
+        logger.warning("stdout was closed by the host: stopping")
+        in_flight.cut_all("because stdout was closed")
 
 
 async def _stop_on_signals(
-    lines: _StdinLines,
+    lines: StdinLines,
     reader: _DrainingReader,
     in_flight: InFlight,
     grace: float,
