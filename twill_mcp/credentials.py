@@ -8,12 +8,15 @@ the shared HTTP client: the request path takes `Credentials` per call.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
+
+from twill_mcp.logs import REDACTED
 
 # W3C Trace Context, version 00: only a well-formed header is forwarded to Twill.
 _TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
@@ -25,10 +28,13 @@ class Credentials:
     traceparent: str | None = None
     """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
     _digest: str = field(init=False, repr=False, compare=False)
+    scrub: Scrub = field(init=False, repr=False, compare=False)
+    """Removes this key from what comes back; made once with the credentials, not per request."""
 
     def __post_init__(self) -> None:
         secret = self.api_key.get_secret_value() if self.api_key is not None else ""
         object.__setattr__(self, "_digest", hashlib.sha256(secret.encode()).hexdigest() if secret else "")
+        object.__setattr__(self, "scrub", Scrub(secret))
         if self.traceparent is not None and not _TRACEPARENT.fullmatch(self.traceparent):
             object.__setattr__(self, "traceparent", None)
 
@@ -49,7 +55,13 @@ CredentialsFor = Callable[[Any], Credentials]
 
 def server_key(api_key: SecretStr | None) -> CredentialsFor:
     """Every request made with the server's own key (stdio, and HTTP's `--auth env`), in the caller's trace."""
-    return lambda ctx: Credentials(api_key, traceparent_of(ctx))
+    untraced = Credentials(api_key)  # what almost every call is: hashed and made ready once
+
+    def credentials(ctx: Any) -> Credentials:
+        traceparent = traceparent_of(ctx)
+        return untraced if traceparent is None else Credentials(api_key, traceparent)
+
+    return credentials
 
 
 def traceparent_of(ctx: Any) -> str | None:
@@ -62,3 +74,30 @@ def traceparent_of(ctx: Any) -> str | None:
     if value is None and request is not None:
         value = request.headers.get("traceparent")
     return value.strip() if isinstance(value, str) else None
+
+
+class Scrub:
+    """Removes a key from what Twill (or a proxy) sent back, where its bytes enter: raw, JSON-escaped, `\\/`-escaped."""
+
+    __slots__ = ("_forms", "_texts")
+
+    def __init__(self, key: str) -> None:
+        escaped = json.dumps(key)[1:-1]
+        texts = {key, escaped, escaped.replace("/", "\\/")} if key else set()
+        self._texts = tuple(sorted(texts, key=len, reverse=True))
+        self._forms = tuple(text.encode() for text in self._texts)
+
+    def body(self, body: bytes) -> bytes:
+        for form in self._forms:
+            if form in body:
+                body = body.replace(form, REDACTED.encode())
+        return body
+
+    def found_in(self, text: str) -> bool:
+        return any(form in text for form in self._texts)
+
+    def text(self, text: str) -> str:
+        for form in self._texts:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text

@@ -10,6 +10,7 @@ is not Twill's envelope still yields the status and a useful message). Every rea
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from twill_mcp.upstream import Answer, Progress, RawResponse
 
 JSON = "application/json"
 _NO_JSON = object()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ class JsonReader:
         return body
 
 
-def parse_json(text: str | bytes) -> Any:
+def parse_json(text: str) -> Any:
     """`json.loads`, made safe to send on: a lone surrogate becomes U+FFFD.
 
     JavaScript's JSON.stringify writes a string cut mid-emoji as a lone `\\udXXX` escape;
@@ -125,6 +127,8 @@ def parse_json(text: str | bytes) -> Any:
     the client, which would take the whole session down.
     """
     value = json.loads(text)
+    if not _SURROGATE_ESCAPE.search(text):
+        return value  # text decoded from UTF-8 holds no surrogate: only a `\\udXXX` escape can make one
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

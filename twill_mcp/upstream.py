@@ -10,7 +10,6 @@ reader (what is the result, or the error?).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import ssl
@@ -24,7 +23,7 @@ import httpx2
 from twill_mcp import __version__
 from twill_mcp.budget import RateBudgets
 from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials
+from twill_mcp.credentials import Credentials, Scrub
 from twill_mcp.errors import MissingApiKey, ToolCallError
 from twill_mcp.network import mask, route, tls_context
 from twill_mcp.outcomes import (
@@ -42,7 +41,6 @@ from twill_mcp.request import PreparedRequest
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
-REDACTED = "[redacted]"
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 Sleep = Callable[[float], Awaitable[None]]
@@ -62,14 +60,14 @@ class RawResponse:
 class Answer:
     """Twill's answer to one attempt as it arrives: read whole or line by line, capped, the key scrubbed."""
 
-    def __init__(self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: _Scrub) -> None:
+    def __init__(self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: Scrub) -> None:
         self.path = path
         """The request's path under the API root, as sent: what the answer is about."""
         self._response = response
         self._cap = cap
         self._scrub = scrub
         self.status = response.status_code
-        self.headers = scrub.headers(response.headers)
+        self.headers = _scrubbed(response.headers, scrub)
         self.deadline = deadline
         """When the whole call must be over (anyio clock): a reader that waits must end before it."""
         self.truncated = False
@@ -208,7 +206,7 @@ class TwillHttp:
                 ),
             )
         key = credentials.api_key.get_secret_value()
-        scrub = _Scrub(key)
+        scrub = credentials.scrub
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
         if credentials.traceparent:
             headers["traceparent"] = credentials.traceparent
@@ -283,7 +281,7 @@ class TwillHttp:
         return attempt < self._settings.max_retries and anyio.current_time() + wait + MIN_ATTEMPT_SECONDS < deadline
 
     def _failure(
-        self, effect: Effect, trace: _SendTrace, exc: Exception | None, scrub: _Scrub | None = None
+        self, effect: Effect, trace: _SendTrace, exc: Exception | None, scrub: Scrub | None = None
     ) -> ToolCallError:
         """A transport failure (exc None: the deadline) in words, given whether the request left us."""
         timed_out = exc is None or isinstance(exc, httpx2.TimeoutException)
@@ -327,36 +325,13 @@ class _SendTrace:
             self.sent = True
 
 
-class _Scrub:
-    """Removes the call's key from what Twill (or a proxy) sent back, where its bytes enter."""
-
-    __slots__ = ("_forms", "_texts")
-
-    def __init__(self, key: str) -> None:
-        escaped = json.dumps(key)[1:-1]
-        texts = {key, escaped, escaped.replace("/", "\\/")}
-        self._texts = tuple(sorted(texts, key=len, reverse=True))
-        self._forms = tuple(text.encode() for text in self._texts)
-
-    def body(self, body: bytes) -> bytes:
-        for form in self._forms:
-            if form in body:
-                body = body.replace(form, REDACTED.encode())
-        return body
-
-    def text(self, text: str) -> str:
-        for form in self._texts:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
-
-    def headers(self, headers: httpx2.Headers) -> httpx2.Headers:
-        if not any(form in value for form in self._texts for value in headers.values()):
-            return headers
-        return httpx2.Headers([(name, self.text(value)) for name, value in headers.multi_items()])
+def _scrubbed(headers: httpx2.Headers, scrub: Scrub) -> httpx2.Headers:
+    if not any(scrub.found_in(value) for value in headers.values()):
+        return headers
+    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()])
 
 
-def _reason(exc: Exception | None, scrub: _Scrub | None) -> str:
+def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
     """A short reason: the exception type and its first line, the key scrubbed."""
     if exc is None:
         return "closed"
