@@ -2,7 +2,8 @@
 
 python bench/peers.py minimal-stdio         a hand-written low-level SDK `Server`, one forwarding tool, over stdio
 python bench/peers.py minimal-http PORT     the same server on the SDK's streamable HTTP app (stateless) under uvicorn
-python bench/peers.py minimal-http-hold PORT  the same with a tool `hold` that answers after `seconds`
+python bench/peers.py minimal-http-hold PORT  the same with a tool `hold` that answers after `seconds`, and a tool
+                                            `forward_logs` that follows a job's upstream log stream for `maxSeconds`
 python bench/peers.py fastmcp-stdio         FastMCP `from_openapi` on twill-mcp's bundled spec, over stdio
 python bench/peers.py fastmcp-http PORT     the same on FastMCP's HTTP app
 python bench/peers.py upstream PORT         the fixed-answer upstream (answers read from UPSTREAM_ANSWERS as JSON)
@@ -35,18 +36,23 @@ def _headers() -> dict[str, str]:
 def minimal_server(hold: bool = False) -> Any:
     """The floor: what any server on the low-level SDK pays to forward one call, and nothing more.
 
-    With `hold`, a second tool `hold` answers after `seconds`: what the SDK alone keeps per open call.
+    With `hold`, a tool `hold` answers after `seconds`: what the SDK alone keeps per open call; and a tool
+    `forward_logs` follows `/jobs/{jobId}/logs/stream` for `maxSeconds` and answers its lines: what any server
+    that forwards a long call over httpx2 keeps per open call (the SDK's share, plus one upstream stream).
     """
     import anyio
     import httpx2
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
-    client = httpx2.AsyncClient(base_url=_base_url(), headers=_headers())
+    # As many connections as calls held open (httpx's default of 100 would queue the rest), as twill-mcp allows.
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+    client = httpx2.AsyncClient(base_url=_base_url(), headers=_headers(), limits=limits)
     schema = {"type": "object", "properties": {"taskIdOrSlug": {"type": "string"}}, "required": ["taskIdOrSlug"]}
     tool = types.Tool(name="cancel_task", description="Cancel a Twill task.", input_schema=schema)
     holding = types.Tool(name="hold", description="Answer after a while.", input_schema={"type": "object"})
-    listing = types.ListToolsResult(tools=[tool, holding] if hold else [tool])
+    forwarding = types.Tool(name="forward_logs", description="A job's log stream.", input_schema={"type": "object"})
+    listing = types.ListToolsResult(tools=[tool, holding, forwarding] if hold else [tool])
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return listing
@@ -55,6 +61,16 @@ def minimal_server(hold: bool = False) -> Any:
         if hold and params.name == "hold":
             await anyio.sleep(float((params.arguments or {})["seconds"]))
             return types.CallToolResult(content=[types.TextContent(type="text", text="done")])
+        if hold and params.name == "forward_logs":
+            arguments = params.arguments or {}
+            lines: list[str] = []
+            path = f"/jobs/{arguments['jobId']}/logs/stream"
+            # Followed for `maxSeconds`, as twill-mcp's stream_job_logs follows it (the stream itself goes on).
+            with anyio.move_on_after(float(arguments["maxSeconds"])):
+                async with client.stream("GET", path, headers={"Accept": "text/event-stream"}) as stream:
+                    async for line in stream.aiter_lines():
+                        lines.append(line)
+            return types.CallToolResult(content=[types.TextContent(type="text", text="\n".join(lines))])
         task = (params.arguments or {})["taskIdOrSlug"]
         response = await client.post(f"/tasks/{task}/cancel", json={})
         return types.CallToolResult(

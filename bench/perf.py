@@ -16,7 +16,8 @@ answers captured from the emulator at start-up): the emulator's own per-request 
 state) would share the 2 CPUs with the servers under test and blur their differences.
 
 Then, against the emulator (in its own process, rate limits off), twill-mcp over HTTP only:
-- long calls: LONG_CALLS `stream_job_logs` calls held open at once, all must complete; RSS growth;
+- long calls: LONG_CALLS `stream_job_logs` calls held open at once, all must complete; RSS growth; next to
+  the minimal server holding as many calls that only sleep, and as many that forward the same log stream;
 - soak: SOAK_CALLS `get_task` calls with faults injected (latency on every request, and 429, 500, 503
   and dropped connections re-armed every second): every call must be answered; RSS at start and end.
 
@@ -472,7 +473,8 @@ def held_open(
 
 
 def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
-    """twill-mcp holding `stream_job_logs` calls open, and the minimal SDK server holding calls that only sleep."""
+    """twill-mcp holding `stream_job_logs` calls open, and the minimal SDK server holding calls that only sleep
+    (the SDK's share) and calls that each read the same log stream with httpx2 (the SDK's and one upstream stream's)."""
     figures: dict[str, Any] = {"held_open_s": sizes.long_seconds}
     with Emulator(faults=False) as origin:
         process, url = http_load.serve(1, origin, log)
@@ -492,6 +494,19 @@ def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
             wait_listening(url, process)
             arguments = {"seconds": sizes.long_seconds}
             figures["minimal SDK server, hold"] = held_open(process, url, sizes.long_calls, "hold", arguments)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        # A fresh one: the memory the holding calls took is not given back to the system.
+        port = http_load.free_port()
+        process = spawn_http([sys.executable, PEERS, "minimal-http-hold", str(port)], server_env(origin, DEMO_KEY), log)
+        try:
+            url = f"http://127.0.0.1:{port}/mcp"
+            wait_listening(url, process)
+            arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
+            figures["minimal SDK server, forward_logs"] = held_open(
+                process, url, sizes.long_calls, "forward_logs", arguments
+            )
         finally:
             process.terminate()
             process.wait(timeout=60)
