@@ -487,30 +487,25 @@ def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
         finally:
             process.terminate()
             process.wait(timeout=60)
-        port = http_load.free_port()
-        process = spawn_http([sys.executable, PEERS, "minimal-http-hold", str(port)], server_env(origin, DEMO_KEY), log)
-        try:
-            url = f"http://127.0.0.1:{port}/mcp"
-            wait_listening(url, process)
-            arguments = {"seconds": sizes.long_seconds}
-            figures["minimal SDK server, hold"] = held_open(process, url, sizes.long_calls, "hold", arguments)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-        # A fresh one: the memory the holding calls took is not given back to the system.
-        port = http_load.free_port()
-        process = spawn_http([sys.executable, PEERS, "minimal-http-hold", str(port)], server_env(origin, DEMO_KEY), log)
-        try:
-            url = f"http://127.0.0.1:{port}/mcp"
-            wait_listening(url, process)
-            arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
-            figures["minimal SDK server, forward_logs"] = held_open(
-                process, url, sizes.long_calls, "forward_logs", arguments
-            )
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+        # Each on a fresh server: the memory one run's calls took is not given back to the system.
+        for tool, arguments in (
+            ("hold", {"seconds": sizes.long_seconds}),
+            ("forward_logs", {"jobId": job, "maxSeconds": sizes.long_seconds}),
+        ):
+            figures[f"minimal SDK server, {tool}"] = _minimal_holding(origin, log, sizes.long_calls, tool, arguments)
     return figures
+
+
+def _minimal_holding(origin: str, log: Path, count: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    port = http_load.free_port()
+    process = spawn_http([sys.executable, PEERS, "minimal-http-hold", str(port)], server_env(origin, DEMO_KEY), log)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        wait_listening(url, process)
+        return held_open(process, url, count, tool, arguments)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 async def _job_of(url: str, task: str) -> str:

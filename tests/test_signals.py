@@ -9,44 +9,16 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, SERVER_COMMAND, server_env
+from tests.conftest import API_KEY, server_env
 from tests.fake_twill import FakeTwill, Scripted
-from tests.test_stdio import INITIALIZE, INITIALIZED, cancel
+from tests.test_stdio import cancel, send, serving
 
 CANCELLED = json.dumps({"success": True, "task": {"id": "t1"}}).encode()
-
-
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """The server, initialized over a stdin that stays open, as a host keeps it."""
-    with subprocess.Popen(
-        SERVER_COMMAND,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
-        try:
-            send(process, INITIALIZE, INITIALIZED)
-            assert process.stdout is not None
-            assert json.loads(process.stdout.readline())["id"] == 1
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-
-
-def send(process: subprocess.Popen[str], *messages: dict[str, Any]) -> None:
-    assert process.stdin is not None
-    process.stdin.write("".join(json.dumps(message) + "\n" for message in messages))
-    process.stdin.flush()
 
 
 def until(condition: Callable[[], bool], timeout: float = 10) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,33 @@ def cancel(request_id: int, task: Any) -> dict[str, Any]:
         "method": "tools/call",
         "params": {"name": "cancel_task", "arguments": arguments},
     }
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """The server, initialized over a stdin that stays open, as a host keeps it."""
+    with subprocess.Popen(
+        SERVER_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            send(process, INITIALIZE, INITIALIZED)
+            assert process.stdout is not None
+            assert json.loads(process.stdout.readline())["id"] == 1
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def send(process: subprocess.Popen[str], *messages: dict[str, Any]) -> None:
+    assert process.stdin is not None
+    process.stdin.write("".join(json.dumps(message) + "\n" for message in messages))
+    process.stdin.flush()
 
 
 def run_raw(
@@ -111,20 +140,11 @@ def test_a_request_the_client_cancelled_does_not_hold_back_the_exit(fake_twill: 
     fake_twill.then(Scripted(200, b"{}", delay=8))
     cancelled = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}}
     started = time.monotonic()
-    with subprocess.Popen(
-        SERVER_COMMAND,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=server_env(fake_twill, PATH="/usr/bin:/bin"),
-    ) as process:
-        assert process.stdin is not None
-        for message in (INITIALIZE, INITIALIZED, cancel(5, "t1")):
-            process.stdin.write(json.dumps(message) + "\n")
-        process.stdin.flush()
+    with serving(server_env(fake_twill, PATH="/usr/bin:/bin")) as process:
+        send(process, cancel(5, "t1"))
         time.sleep(1)
-        process.stdin.write(json.dumps(cancelled) + "\n")
+        send(process, cancelled)
+        assert process.stdin is not None
         process.stdin.close()
         process.wait(timeout=20)
     assert time.monotonic() - started < 5
@@ -163,23 +183,11 @@ def test_a_server_reading_a_file_and_writing_to_a_file_answers_every_request(
 
 
 def test_the_server_stops_with_one_log_line_when_the_host_closes_stdout(fake_twill: FakeTwill) -> None:
-    with subprocess.Popen(
-        SERVER_COMMAND,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=server_env(fake_twill),
-    ) as process:
-        assert process.stdin is not None
+    with serving(server_env(fake_twill)) as process:
         assert process.stdout is not None
         assert process.stderr is not None
-        process.stdin.write(json.dumps(INITIALIZE) + "\n")
-        process.stdin.flush()
-        assert json.loads(process.stdout.readline())["id"] == 1
         process.stdout.close()
-        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + "\n")
-        process.stdin.flush()
+        send(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
         assert process.wait(timeout=10) == 0
         stderr = process.stderr.read()
     assert "stdout was closed by the host: stopping" in stderr
