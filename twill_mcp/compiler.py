@@ -73,25 +73,33 @@ class Operation:
     """(flag argument, body field): the flag set to true sends the field as `null`, which clears it."""
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledTool:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedTool:
+    """What every tool is to the server, compiled or composed: how it is listed, selected and spoken of."""
+
     name: str
     title: str
     description: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
     annotations: Annotations
+    toolset: str
+    action: str
+    """The action in words, for messages about whether it happened."""
+    wraps_result: bool = False
+    hidden: bool = False
+    """Deprecated operations: compiled, but listed only when asked for by name."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompiledTool(ListedTool):
+    """One Twill operation as a tool."""
+
     operation: Operation
     success_schema: dict[str, Any] | None
     """The documented 2xx body, checked on every success when `strict_response` is set."""
     strict_response: bool
-    wraps_result: bool
-    action: str
-    """The action in words, for messages about whether it happened."""
     response_kind: ResponseKind
-    toolset: str
-    hidden: bool
-    """Deprecated operations: compiled, but listed only when asked for by name."""
 
 
 # Defaults each HTTP method implies; the overlay corrects what a method cannot tell.

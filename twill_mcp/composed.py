@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twill_mcp.compiler import Annotations, CompiledTool
+from twill_mcp.compiler import CompiledTool, ListedTool
 from twill_mcp.credentials import Credentials
 from twill_mcp.responses import Success
 from twill_mcp.upstream import Progress, TwillHttp
@@ -22,20 +22,11 @@ Perform = Callable[[TwillHttp, Credentials, dict[str, Any], Progress | None], Aw
 """What a call does once its arguments are checked: (http, credentials, arguments, progress) -> success."""
 
 
-@dataclass(frozen=True, slots=True)
-class ComposedTool:
-    name: str
-    title: str
-    description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
-    annotations: Annotations
-    toolset: str
-    action: str
-    """The action in words, for messages about whether it happened."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComposedTool(ListedTool):
+    """A small program over several operations, as a tool."""
+
     perform: Perform
-    hidden: bool = False
-    wraps_result: bool = False
 
 
 Tool = CompiledTool | ComposedTool
