@@ -102,8 +102,14 @@ async def load(
 
 
 def serve(
-    workers: int, emulator: str, log: Path, extra: Sequence[str] = (), api_key: str = DEMO_KEY
+    workers: int,
+    emulator: str,
+    log: Path,
+    extra: Sequence[str] = (),
+    api_key: str = DEMO_KEY,
+    cwd: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """twill-mcp over HTTP; from `cwd`, `python -m` runs that checkout's package instead of this one."""
     port = free_port()
     env = {
         **os.environ,
@@ -125,7 +131,7 @@ def serve(
         *extra,
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=cwd)
     origin = f"http://127.0.0.1:{port}"
     wait_healthy(f"{origin}/healthz", lambda: process.poll() is None)
     return process, f"{origin}/mcp"

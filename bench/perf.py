@@ -338,7 +338,7 @@ def wait_listening(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
+def run_http(origin: str, sizes: Sizes, log: Path, baseline: Path | None) -> list[dict[str, Any]]:
     env = server_env(origin, DEMO_KEY)
     servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
     try:
@@ -348,6 +348,9 @@ def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
             servers[name] = (process, f"http://127.0.0.1:{port}/mcp", tool)
         process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"))
         servers["twill-mcp --transport http"] = (process, url, "cancel_task")
+        if baseline is not None:
+            process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"), cwd=baseline)
+            servers[f"twill-mcp @ {baseline.name}"] = (process, url, "cancel_task")
         port = http_load.free_port()
         process = spawn_http([sys.executable, PEERS, "fastmcp-http", str(port)], env, log)
         servers["FastMCP HTTP app"] = (process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
@@ -609,7 +612,7 @@ def main() -> None:
         if "stdio" in parts:
             figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
-            figures["http"] = run_http(origin, sizes, log)
+            figures["http"] = run_http(origin, sizes, log, options.baseline)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
