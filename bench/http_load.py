@@ -74,6 +74,7 @@ async def load(
     arguments = {"taskIdOrSlug": TASK} if arguments is None else arguments
     latencies: list[float] = []
     errors = 0
+    answered = 0  # warm-up included: what the server's CPU time over the whole run is divided by
     start = time.perf_counter()
     measure_from = start + WARMUP_SECONDS
     stop_at = measure_from + seconds
@@ -81,9 +82,10 @@ async def load(
     async with Client(url, mode=mode) as client:
 
         async def caller() -> None:
-            nonlocal errors
+            nonlocal errors, answered
             while (began := time.perf_counter()) < stop_at:
                 result = await client.call_tool(tool, arguments)
+                answered += 1
                 if began >= measure_from:
                     latencies.append(time.perf_counter() - began)
                     errors += bool(result.is_error)
@@ -94,6 +96,7 @@ async def load(
     latencies.sort()
     return {
         "calls": len(latencies),
+        "answered": answered,
         "errors": errors,
         "calls_per_s": round(len(latencies) / seconds, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
@@ -102,8 +105,14 @@ async def load(
 
 
 def serve(
-    workers: int, emulator: str, log: Path, extra: Sequence[str] = (), api_key: str = DEMO_KEY
+    workers: int,
+    emulator: str,
+    log: Path,
+    extra: Sequence[str] = (),
+    api_key: str = DEMO_KEY,
+    cwd: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """twill-mcp over HTTP; from `cwd`, `python -m` runs that checkout's package instead of this one."""
     port = free_port()
     env = {
         **os.environ,
@@ -125,7 +134,7 @@ def serve(
         *extra,
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=cwd)
     origin = f"http://127.0.0.1:{port}"
     wait_healthy(f"{origin}/healthz", lambda: process.poll() is None)
     return process, f"{origin}/mcp"

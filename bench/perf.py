@@ -9,7 +9,8 @@ in flight, tools/list bytes. The client is a bare JSON-RPC writer on the pipes (
 same for every server, so its own cost is small and equal.
 
 HTTP (bench/http_load.py's client and start-up): twill-mcp `--transport http`, FastMCP's HTTP app and a
-minimal SDK streamable-HTTP server, one worker each, both protocol eras, 32 calls in flight.
+minimal SDK streamable-HTTP server, one worker each, both protocol eras, 32 calls in flight: calls/s, latency
+and the server's CPU per call (from /proc).
 
 The upstream for all of the above is a fixed-answer HTTP/1.1 server with keep-alive (bench/peers.py,
 answers captured from the emulator at start-up): the emulator's own per-request work (routing, models,
@@ -339,7 +340,7 @@ def wait_listening(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
+def run_http(origin: str, sizes: Sizes, log: Path, baseline: Path | None) -> list[dict[str, Any]]:
     env = server_env(origin, DEMO_KEY)
     servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
     try:
@@ -349,6 +350,9 @@ def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
             servers[name] = (process, f"http://127.0.0.1:{port}/mcp", tool)
         process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"))
         servers["twill-mcp --transport http"] = (process, url, "cancel_task")
+        if baseline is not None:
+            process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"), cwd=baseline)
+            servers[f"twill-mcp @ {baseline.name}"] = (process, url, "cancel_task")
         port = http_load.free_port()
         process = spawn_http([sys.executable, PEERS, "fastmcp-http", str(port)], env, log)
         servers["FastMCP HTTP app"] = (process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
@@ -358,8 +362,11 @@ def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
         for round_number in range(sizes.http_rounds):
             print(f"HTTP round {round_number + 1}/{sizes.http_rounds}", file=sys.stderr)
             for era, mode in HTTP_ERAS.items():
-                for name, (_, url, tool) in servers.items():
+                for name, (process, url, tool) in servers.items():
+                    cpu_before = cpu_seconds(process.pid) or 0.0
                     row = anyio.run(http_load.load, url, mode, sizes.http_seconds, tool, peers.CANCEL)
+                    # Less swayed than calls/s by what else the 2 CPUs run (the client, other work).
+                    row["cpu_ms"] = ((cpu_seconds(process.pid) or 0.0) - cpu_before) * 1000 / row["answered"]
                     samples.setdefault((name, era), []).append(row)
     finally:
         for process, _, _ in servers.values():
@@ -376,6 +383,7 @@ def run_http(origin: str, sizes: Sizes, log: Path) -> list[dict[str, Any]]:
                 "calls_per_s": round(statistics.median(r["calls_per_s"] for r in runs), 1),
                 "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
                 "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
+                "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 2),
             }
         )
     return rows
@@ -582,13 +590,17 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
 def print_http(rows: list[dict[str, Any]]) -> None:
     floor = {row["era"]: row for row in rows if row["server"] == "minimal SDK HTTP server"}
     print(f"\nHTTP, 1 worker, {IN_FLIGHT} calls in flight (medians over rounds)")
-    print(f"{'server':30} {'era':>10} {'calls':>6} {'errors':>6} {'calls/s':>16} {'p50 ms':>7} {'p99 ms':>7}")
+    print(
+        f"{'server':30} {'era':>10} {'calls':>6} {'errors':>6} {'calls/s':>16} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'server CPU ms/call':>19}"
+    )
     for row in rows:
         ratio = row["calls_per_s"] / floor[row["era"]]["calls_per_s"]
         rate = f"{row['calls_per_s']:.0f} ({ratio:.2f}x)"
+        cpu = f"{row['cpu_ms']:.2f} ({row['cpu_ms'] / floor[row['era']]['cpu_ms']:.2f}x)"
         print(
             f"{row['server']:30} {row['era']:>10} {row['calls']:>6} {row['errors']:>6} {rate:>16} "
-            f"{row['p50_ms']:>7} {row['p99_ms']:>7}"
+            f"{row['p50_ms']:>7} {row['p99_ms']:>7} {cpu:>19}"
         )
 
 
@@ -619,7 +631,7 @@ def main() -> None:
         if "stdio" in parts:
             figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
-            figures["http"] = run_http(origin, sizes, log)
+            figures["http"] = run_http(origin, sizes, log, options.baseline)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http import HTTPStatus
@@ -28,42 +29,57 @@ class CancelOnDisconnect:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        body_read = anyio.Event()
-        gone = anyio.Event()
-        answered = False
+        with anyio.CancelScope() as handling:
+            watch = _Watch(receive, send, handling)
+            try:
+                await self._app(scope, watch.receive, watch.send)
+            finally:
+                watch.stop()
 
-        async def app_receive() -> Message:
-            if body_read.is_set():
-                # Only the watcher reads the connection now; the app learns of the disconnect from it.
-                await gone.wait()
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-            elif not message.get("more_body", False):
-                body_read.set()
-            return message
 
-        async def app_send(message: Message) -> None:
-            nonlocal answered
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                answered = True
+class _Watch:
+    """One request's connection, watched by a bare asyncio task once the body is in.
 
-        async with anyio.create_task_group() as tg:
+    Not an anyio task group: its task, events and cancelling the watcher at the end cost
+    ~45 µs a request, a few percent of a whole call. uvicorn runs on asyncio, and the task
+    cannot outlive the request: `stop` ends it.
+    """
 
-            async def watch() -> None:
-                await body_read.wait()
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                gone.set()
-                if not answered:
-                    logger.info("client disconnected before the answer: cancelling its request")
-                    tg.cancel_scope.cancel()
+    __slots__ = ("_answered", "_handling", "_receive", "_send", "_watcher")
 
-            tg.start_soon(watch)
-            await self._app(scope, app_receive, app_send)
-            tg.cancel_scope.cancel()
+    def __init__(self, receive: Receive, send: Send, handling: anyio.CancelScope) -> None:
+        self._receive = receive
+        self._send = send
+        self._handling = handling
+        self._watcher: asyncio.Task[Message] | None = None
+        self._answered = False
+
+    async def receive(self) -> Message:
+        if self._watcher is not None:
+            # Only the watcher reads the connection now; the app learns of the disconnect from it.
+            # Shielded: the app giving up on its own wait must not end the watching.
+            return await asyncio.shield(self._watcher)
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self._watcher = asyncio.create_task(self._watch())
+        return message
+
+    async def send(self, message: Message) -> None:
+        await self._send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._answered = True
+
+    async def _watch(self) -> Message:
+        while (message := await self._receive())["type"] != "http.disconnect":
+            pass
+        if not self._answered:
+            logger.info("client disconnected before the answer: cancelling its request")
+            self._handling.cancel()
+        return message
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 class JsonRpcRefusals:

@@ -7,6 +7,7 @@ a plain round-robin load balancer needs no sticky sessions.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -100,6 +101,16 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
     return InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
 
 
+def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
+    """The app of a serving process, whose start-up objects (tools, schemas, the SDK's models) live as
+    long as it does: frozen out of the cyclic collector's reach, they are no longer walked by each of
+    its full passes, one every few hundred calls (0.1-0.3 ms a call on average). Not in `build_app`:
+    the tests build many apps in one process, which is theirs to collect."""
+    app = build_app(settings, tools, sandboxed=sandboxed)
+    gc.freeze()
+    return app
+
+
 async def _healthz(request: Request) -> Response:
     # Liveness of this process only: a health check must not spend the Twill rate limit.
     return JSONResponse({"status": "ok"})
@@ -126,7 +137,7 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
-    app = "twill_mcp.http_service:worker_app" if several else build_app(settings, tools, sandboxed=sandboxed)
+    app = "twill_mcp.http_service:worker_app" if several else _process_app(settings, tools, sandboxed=sandboxed)
     config = uvicorn_config(settings, app)
     ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
     ready += f"; auth: {settings.auth}"
@@ -206,4 +217,4 @@ def worker_app() -> ASGIApp:
     settings = Settings.load(**values)
     configure_logging(settings.log_level, secrets=settings.secrets())
     _quiet_sdk(settings.log_level)
-    return build_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
+    return _process_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
