@@ -33,7 +33,7 @@ from twill_mcp.doctor import diagnose, render
 from twill_mcp.draining import shutdown_grace
 from twill_mcp.errors import ConfigError
 from twill_mcp.logs import configure_logging
-from twill_mcp.server import build_server, mcp_tool
+from twill_mcp.server import build_server, mcp_tool, settle
 from twill_mcp.stdio import serve_stdio
 from twill_mcp.surface import DEFAULT_TOOLSETS
 from twill_mcp.terminal import ProgressLine
@@ -197,8 +197,10 @@ def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str |
 
 async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
+        server = build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed)
+        settle()
         await serve_stdio(
-            build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed),
+            server,
             eof_grace=settings.call_timeout + 1,
             stop_grace=shutdown_grace(settings),
             read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],

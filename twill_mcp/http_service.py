@@ -7,7 +7,6 @@ a plain round-robin load balancer needs no sticky sessions.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -33,7 +32,7 @@ from twill_mcp.config import SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.errors import ConfigError
 from twill_mcp.http_auth import InboundAuth, credentials_for
 from twill_mcp.http_middleware import CancelOnDisconnect, JsonRpcRefusals
-from twill_mcp.server import build_server
+from twill_mcp.server import build_server, settle
 from twill_mcp.upstream import TwillHttp
 
 logger = logging.getLogger(__name__)
@@ -102,12 +101,8 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
 
 
 def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
-    """The app of a serving process, whose start-up objects (tools, schemas, the SDK's models) live as
-    long as it does: frozen out of the cyclic collector's reach, they are no longer walked by each of
-    its full passes, one every few hundred calls (0.1-0.3 ms a call on average). Not in `build_app`:
-    the tests build many apps in one process, which is theirs to collect."""
     app = build_app(settings, tools, sandboxed=sandboxed)
-    gc.freeze()
+    settle()
     return app
 
 
