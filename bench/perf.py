@@ -353,9 +353,13 @@ def run_http(origin: str, sizes: Sizes, log: Path, baseline: Path | None) -> lis
         if baseline is not None:
             process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"), cwd=baseline)
             servers[f"twill-mcp @ {baseline.name}"] = (process, url, "cancel_task")
-        port = http_load.free_port()
-        process = spawn_http([sys.executable, PEERS, "fastmcp-http", str(port)], env, log)
-        servers["FastMCP HTTP app"] = (process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
+        # FastMCP as it starts (with sessions), and stateless as twill-mcp and the minimal server run, which
+        # is what a round-robin load balancer needs: per request, a stateless server sets up what a session keeps.
+        for name, stateless in (("FastMCP HTTP app", "false"), ("FastMCP HTTP app, stateless", "true")):
+            port = http_load.free_port()
+            fastmcp_env = {**env, "FASTMCP_STATELESS_HTTP": stateless}
+            process = spawn_http([sys.executable, PEERS, "fastmcp-http", str(port)], fastmcp_env, log)
+            servers[name] = (process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
         for process, url, _ in servers.values():
             wait_listening(url, process)
         samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
