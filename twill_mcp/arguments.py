@@ -13,13 +13,15 @@ import functools
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 from twill_mcp import pathids
 from twill_mcp.errors import InvalidArguments
+from twill_mcp.spec import accepts
 
 MAX_ARGUMENT_BYTES = 256 * 1024
 _TYPE_NAMES = {
@@ -47,11 +49,19 @@ def _ecmascript(pattern: str) -> re.Pattern[str]:
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not _ecmascript(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+@functools.cache
+def _validator_class() -> type[Validator]:
+    # Imported at the first call, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
+    from jsonschema import Draft202012Validator, validators
+
+    extended: type[Validator] = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+    return extended
 
 
 class NotGiven:
@@ -65,7 +75,7 @@ class NotGiven:
         for name, sub in properties.items():
             if not isinstance(sub, dict):
                 continue
-            rejected = tuple(value for value in FILLERS if not Validator(sub).is_valid(value))
+            rejected = tuple(value for value in FILLERS if not accepts(sub, value))
             if name not in required and rejected:
                 self._fillers[name] = rejected
             # Strict mode fills nested objects too (each item of `files`).
@@ -95,8 +105,11 @@ class ArgumentChecker:
         # Not checked against the meta-schema here: that took ~8 ms a tool at every start, and the
         # schemas come from the bundled spec, whose every compiled schema tests/test_compiler.py checks.
         self._schema = schema
-        self._validator = Validator(schema)
         self._not_given = NotGiven(schema)
+
+    @functools.cached_property
+    def _validator(self) -> Validator:
+        return _validator_class()(self._schema)
 
     def check(self, arguments: Any) -> dict[str, Any]:
         """The arguments as a dict, or `InvalidArguments` naming every offending field."""

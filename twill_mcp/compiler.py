@@ -13,12 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-
 from twill_mcp import pathids
 from twill_mcp.errors import ERROR_OBJECT_SCHEMA
 from twill_mcp.overlay import OVERLAY, ToolOverlay
-from twill_mcp.spec import Spec, convert_schema, deref, nullable, resolve_ref
+from twill_mcp.spec import Spec, accepts, convert_schema, deref, nullable, resolve_ref
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
 MAX_TOOL_NAME = 64
@@ -295,7 +293,7 @@ def _clear_flags(
     """
     clears: list[tuple[str, str]] = []
     for field, flag in edits.get("clears", {}).items():
-        if field not in body_fields or not Draft202012Validator(properties[field]).is_valid(None):
+        if field not in body_fields or not accepts(properties[field], None):
             raise CompileError(f"{operation_id}: {field!r} is not a nullable body field, so nothing clears it")
         if flag in properties:
             raise CompileError(f"{operation_id}: clear flag {flag!r} shadows an argument")
@@ -326,7 +324,7 @@ def _non_empty_strings(schema: Any) -> Any:
             out[key] = [_non_empty_strings(sub) for sub in out[key]]
     kind = out.get("type")
     is_string = kind == "string" or (isinstance(kind, list) and "string" in kind)
-    if is_string and Draft202012Validator(out).is_valid(""):
+    if is_string and accepts(out, ""):
         out["minLength"] = 1
     return out
 

@@ -9,19 +9,22 @@ is not Twill's envelope still yields the status and a useful message). Every rea
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-from jsonschema import Draft202012Validator
 
 from twill_mcp.compiler import CompiledTool
 from twill_mcp.errors import ApiError, BadUpstreamResponse, ToolCallError
 from twill_mcp.outcomes import Effect, after_success, repeatable, retry_after_seconds, status_hint
 from twill_mcp.upstream import Answer, Progress, RawResponse
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 JSON = "application/json"
 _NO_JSON = object()
@@ -83,8 +86,14 @@ class JsonReader:
     def __init__(self, tool: CompiledTool, effect: Effect) -> None:
         self._tool = tool
         self._effect = effect
-        schema = tool.success_schema
-        self._validator = Draft202012Validator(schema) if tool.strict_response and schema is not None else None
+        self._checked = tool.success_schema if tool.strict_response else None
+
+    @functools.cached_property
+    def _validator(self) -> Validator | None:
+        # Made at the first answer, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
+        from jsonschema import Draft202012Validator
+
+        return None if self._checked is None else Draft202012Validator(self._checked)
 
     def failure(self, raw: RawResponse) -> ToolCallError:
         return read_failure(raw, self._effect)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -136,3 +137,40 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kind, list):
         return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
     return {"anyOf": [schema, {"type": "null"}]}
+
+
+# Keywords that can turn down null or a string whatever its type: a schema with any of them is left to jsonschema.
+_COMBINING = frozenset({"allOf", "anyOf", "oneOf", "not", "if", "$ref", "$dynamicRef", "unevaluatedProperties"})
+
+
+def accepts(schema: Any, value: str | None) -> bool:
+    """Whether `schema` accepts `value` (null or a string), as JSON Schema 2020-12 decides.
+
+    What the compiler and the argument checker ask of every argument at start-up (may it be
+    null? be ""?). A schema without combinators is decided here; any other by jsonschema, which
+    is imported only then: importing it takes ~40 ms, and a host waits for start-up.
+    """
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict) or _COMBINING & schema.keys():
+        from jsonschema import Draft202012Validator
+
+        return bool(Draft202012Validator(schema).is_valid(value))
+    kind = schema.get("type")
+    wanted = "null" if value is None else "string"
+    if kind is not None and wanted not in (kind if isinstance(kind, list) else [kind]):
+        return False
+    if "enum" in schema and not any(_same(value, option) for option in schema["enum"]):
+        return False
+    if "const" in schema and not _same(value, schema["const"]):
+        return False
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+            return False
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return False
+    return True
+
+
+def _same(value: str | None, option: Any) -> bool:
+    return type(option) is type(value) and option == value
