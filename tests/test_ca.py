@@ -58,3 +58,19 @@ def test_a_file_without_certificates_stops_start_up(tmp_path: Path) -> None:
 def test_a_missing_file_stops_start_up(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"SSL_CERT_FILE: .*FileNotFoundError"):
         Settings.load({"SSL_CERT_FILE": str(tmp_path / "nowhere.pem")})
+
+
+async def test_a_damaged_certificate_fails_the_first_call_clearly_and_nothing_is_sent(
+    upstream: TlsTwill, tmp_path: Path
+) -> None:
+    # Start-up only checks for a PEM certificate (parsing a whole system bundle costs every start ~30 ms).
+    damaged = tmp_path / "damaged.pem"
+    damaged.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    before = len(upstream.paths)
+    async with TwillHttp(settings(upstream, SSL_CERT_FILE=str(damaged))) as http:
+        with pytest.raises(UpstreamUnreachable) as caught:
+            await send(http, WHO_AM_I, READING)
+    assert "SSL_CERT_FILE" in str(caught.value)
+    assert "nothing was sent" in str(caught.value)
+    assert "doctor" in (caught.value.hint or "")
+    assert len(upstream.paths) == before

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
-import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from twill_mcp.errors import ConfigError
-from twill_mcp.network import proxy_url, tls_context
+from twill_mcp.network import check_ca_file, proxy_url
 
 DEFAULT_BASE_URL = "https://twill.ai"
 API_PREFIX = "/api/v1"
@@ -145,8 +144,8 @@ class Settings(BaseModel):
         if not value or not value.strip():
             return None
         try:
-            tls_context(value)
-        except (OSError, ssl.SSLError) as exc:
+            check_ca_file(value)
+        except (OSError, ValueError) as exc:
             raise ValueError(f"cannot load CA certificates (PEM) from {value!r} ({type(exc).__name__})") from None
         return value
 

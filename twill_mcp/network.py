@@ -124,5 +124,20 @@ def tls_context(ssl_cert_file: str | None) -> ssl.SSLContext:
     return httpx2.create_ssl_context(trust_env=False)
 
 
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def check_ca_file(ssl_cert_file: str) -> None:
+    """What start-up checks of SSL_CERT_FILE: a readable file with a PEM certificate in it.
+
+    Not the whole parse, which `tls_context` does at the first call: a system bundle has some
+    140 certificates, ~30 ms to load, that a host would wait for at every start. Raises
+    OSError (missing, unreadable) or ValueError (no PEM certificate).
+    """
+    with open(ssl_cert_file, "rb") as file:
+        if PEM_CERTIFICATE not in file.read():
+            raise ValueError("no PEM certificate in it")
+
+
 def trust_source(ssl_cert_file: str | None) -> str:
     return f"the CAs in {ssl_cert_file} (SSL_CERT_FILE)" if ssl_cert_file else "the system trust store"

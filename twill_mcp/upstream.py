@@ -24,7 +24,7 @@ from twill_mcp import __version__
 from twill_mcp.budget import RateBudgets
 from twill_mcp.config import Settings
 from twill_mcp.credentials import Credentials, Scrub
-from twill_mcp.errors import MissingApiKey, ToolCallError
+from twill_mcp.errors import MissingApiKey, ToolCallError, UpstreamUnreachable
 from twill_mcp.network import mask, route, tls_context
 from twill_mcp.outcomes import (
     MIN_ATTEMPT_SECONDS,
@@ -144,7 +144,15 @@ class TwillHttp:
 
     def _open(self) -> httpx2.AsyncClient:
         settings = self._settings
-        trust = tls_context(settings.ssl_cert_file)
+        try:
+            trust = tls_context(settings.ssl_cert_file)
+        except (OSError, ssl.SSLError) as exc:
+            # Start-up only checked that the file holds a certificate; a bad one inside shows here, once.
+            raise UpstreamUnreachable(
+                f"The CA certificates in {settings.ssl_cert_file!r} (SSL_CERT_FILE) could not be loaded "
+                f"({type(exc).__name__}); nothing was sent.",
+                hint="Fix or unset SSL_CERT_FILE and restart the server; `twill-mcp doctor` checks it.",
+            ) from None
         proxy = self._route.proxy
         return httpx2.AsyncClient(
             base_url=settings.base_url,
