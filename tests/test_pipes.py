@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -197,3 +198,15 @@ def _read_to_end(fd: int) -> bytes:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def test_lines_arriving_after_the_server_stopped_reading_are_dropped_quietly(
+    pipe: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    read_end, write_end = pipe
+    lines = StdinLines(read_end)
+    await lines.start()
+    await lines._receive.aclose()  # what the SDK's reader does when the server stops
+    os.write(write_end, b"late\n")
+    await anyio.sleep(0.1)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

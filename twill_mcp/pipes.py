@@ -81,16 +81,21 @@ class StdinLines:
             return
         first, *lines, rest = chunk.split(b"\n")
         self._parts.append(first)
-        for line in (b"".join(self._parts), *lines):
-            # As the SDK's own reader decodes: bad UTF-8 becomes U+FFFD and then a parse error.
-            self._send.send_nowait(line.decode("utf-8", errors="replace"))
+        try:
+            for line in (b"".join(self._parts), *lines):
+                # As the SDK's own reader decodes: bad UTF-8 becomes U+FFFD and then a parse error.
+                self._send.send_nowait(line.decode("utf-8", errors="replace"))
+        except anyio.BrokenResourceError:
+            self.stop()  # the server has stopped reading: nobody wants the rest
+            return
         self._parts = [rest] if rest else []
         if self._backlog() >= BACKLOG:
             self._hold(True)
 
     def _end(self) -> None:
         if self._parts and not self._stopped:
-            self._send.send_nowait(b"".join(self._parts).decode("utf-8", errors="replace"))
+            with contextlib.suppress(anyio.BrokenResourceError):
+                self._send.send_nowait(b"".join(self._parts).decode("utf-8", errors="replace"))
         self._parts = []
         self.stop()
 
