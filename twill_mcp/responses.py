@@ -91,9 +91,11 @@ class JsonReader:
     @functools.cached_property
     def _validator(self) -> Validator | None:
         # Made at the first answer, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
+        if self._checked is None:
+            return None
         from jsonschema import Draft202012Validator
 
-        return None if self._checked is None else Draft202012Validator(self._checked)
+        return Draft202012Validator(self._checked)
 
     def failure(self, raw: RawResponse) -> ToolCallError:
         return read_failure(raw, self._effect)
