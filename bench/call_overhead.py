@@ -17,13 +17,13 @@ import anyio
 import httpx2
 from mcp import Client
 
-from twill_mcp.compiler import compile_spec
-from twill_mcp.config import Settings
-from twill_mcp.credentials import server_key
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import server_key
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
-from twill_mcp.server import build_server
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.server.build import build_server
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.upstream.http import TwillHttp
 
 
 async def main(calls: int) -> None:

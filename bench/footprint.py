@@ -20,14 +20,14 @@ from fastmcp import Client as FastMCPClient
 from fastmcp import FastMCP
 from mcp import Client
 
-from twill_mcp.catalog import all_tools
-from twill_mcp.compiler import compile_spec
-from twill_mcp.config import Settings
-from twill_mcp.credentials import server_key
-from twill_mcp.server import build_server
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.surface import select_tools
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import server_key
+from twill_mcp.server.build import build_server
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.catalog import all_tools
+from twill_mcp.tools.surface import select_tools
+from twill_mcp.upstream.http import TwillHttp
 
 
 def payload(tools: list[Any]) -> str:

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from tests.conftest import API_KEY, serving
 from tests.fake_twill import FakeTwill
 from tests.strategies import invalid_arguments, non_ids, path_ids, valid_arguments
-from twill_mcp.compiler import compile_spec
-from twill_mcp.config import Settings
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.core.config import Settings
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
 
 TOOLS = {tool.name: tool for tool in compile_spec(load_bundled_spec()) if tool.response_kind == "json"}
 

@@ -84,7 +84,7 @@ def fastmcp_server() -> Any:
     import httpx2
     from fastmcp import FastMCP
 
-    from twill_mcp.spec import load_bundled_spec
+    from twill_mcp.spec.openapi import load_bundled_spec
 
     client = httpx2.AsyncClient(base_url=_base_url(), headers=_headers())
     return FastMCP.from_openapi(load_bundled_spec(), client=client)

@@ -6,9 +6,9 @@ tests/test_readme.py fails while the README and this output differ)
 
 from __future__ import annotations
 
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.surface import DEFAULT_TOOLSETS
+from twill_mcp.spec.compiler import CompiledTool, compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.surface import DEFAULT_TOOLSETS
 
 BEGIN = "<!-- tool-reference:begin -->"
 END = "<!-- tool-reference:end -->"

@@ -24,18 +24,18 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.catalog import exposed_tools
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, server_key
-from twill_mcp.errors import ToolCallError
-from twill_mcp.logs import configure_logging
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import PreparedRequest
-from twill_mcp.responses import read_failure
-from twill_mcp.server import build_server
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.upstream import Answer, RawResponse, TwillHttp
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import Credentials, server_key
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.core.logs import configure_logging
+from twill_mcp.server.build import build_server
+from twill_mcp.spec.compiler import CompiledTool, compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.catalog import exposed_tools
+from twill_mcp.tools.responses import read_failure
+from twill_mcp.upstream.http import Answer, RawResponse, TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import PreparedRequest
 
 # Distinctive per run, so a scan for it cannot match anything by accident.
 API_KEY = "twk_test_" + secrets.token_hex(20)

@@ -15,9 +15,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import API_KEY
 from tests.fake_twill import FakeTwill
-from twill_mcp.catalog import exposed_tools
-from twill_mcp.config import Settings
-from twill_mcp.http_service import build_app, uvicorn_config
+from twill_mcp.core.config import Settings
+from twill_mcp.tools.catalog import exposed_tools
+from twill_mcp.transports.http import build_app, uvicorn_config
 
 START_TIMEOUT = 10.0
 MODERN = "2026-07-28"

@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from twill_mcp.compiler import CompiledTool
+from twill_mcp.spec.compiler import CompiledTool
 
 # Finite numbers only: JSON has no NaN or Infinity, and the server refuses them as such.
 SCALARS = (

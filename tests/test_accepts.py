@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from twill_mcp.catalog import all_tools
-from twill_mcp.spec import accepts
+from twill_mcp.spec.openapi import accepts
+from twill_mcp.tools.catalog import all_tools
 
 VALUES = (None, "", "x", "demo-1")
 
@@ -78,11 +78,11 @@ def test_a_server_is_built_for_every_tool_without_importing_jsonschema() -> None
     # Importing jsonschema takes ~40 ms, which a host waits for: it waits for the first call instead.
     script = (
         "import sys\n"
-        "from twill_mcp.catalog import all_tools\n"
-        "from twill_mcp.config import Settings\n"
-        "from twill_mcp.credentials import server_key\n"
-        "from twill_mcp.server import build_server\n"
-        "from twill_mcp.upstream import TwillHttp\n"
+        "from twill_mcp.tools.catalog import all_tools\n"
+        "from twill_mcp.core.config import Settings\n"
+        "from twill_mcp.core.credentials import server_key\n"
+        "from twill_mcp.server.build import build_server\n"
+        "from twill_mcp.upstream.http import TwillHttp\n"
         "settings = Settings.load({'TWILL_API_KEY': 'k' * 20})\n"
         "build_server(TwillHttp(settings), all_tools(), server_key(settings.api_key))\n"
         "print('jsonschema' in sys.modules)\n"

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from twill_mcp.arguments import ArgumentChecker
-from twill_mcp.compiler import compile_spec
-from twill_mcp.errors import InvalidArguments
-from twill_mcp.request import prepare_request
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.core.errors import InvalidArguments
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.arguments import ArgumentChecker
+from twill_mcp.upstream.request import prepare_request
 
 TOOLS = {tool.name: tool for tool in compile_spec(load_bundled_spec())}
 

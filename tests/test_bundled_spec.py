@@ -21,7 +21,7 @@ def test_the_bundled_spec_is_up_to_date_with_shared_twill_api() -> None:
 
 
 def test_only_the_authoritative_operation_is_not_marked_inferred() -> None:
-    from twill_mcp.spec import load_bundled_spec
+    from twill_mcp.spec.openapi import load_bundled_spec
 
     verified = [
         op["operationId"]

@@ -9,11 +9,11 @@ import pytest
 
 from tests.conftest import API_KEY, send
 from tests.tls_twill import TlsTwill, tls_twill
-from twill_mcp.config import Settings
-from twill_mcp.errors import ConfigError, UpstreamUnreachable
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import PreparedRequest
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import Settings
+from twill_mcp.core.errors import ConfigError, UpstreamUnreachable
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import PreparedRequest
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,8 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import API_KEY, Launch, call, error_of
 from tests.fake_twill import FakeTwill, Scripted, closed_port
-from twill_mcp import __version__, pathids
+from twill_mcp import __version__
+from twill_mcp.spec import pathids
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from twill_mcp import pathids
-from twill_mcp.compiler import CompileError, compile_operation, compile_spec, tool_name
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.spec import pathids
+from twill_mcp.spec.compiler import CompileError, compile_operation, compile_spec, tool_name
+from twill_mcp.spec.openapi import load_bundled_spec
 
 
 def spec_with(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from twill_mcp.config import Settings
-from twill_mcp.errors import ConfigError
+from twill_mcp.core.config import Settings
+from twill_mcp.core.errors import ConfigError
 
 KEY = "twk_live_0123456789abcdef"
 

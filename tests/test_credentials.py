@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from pydantic import SecretStr
 
-from twill_mcp.credentials import Credentials, server_key
+from twill_mcp.core.credentials import Credentials, server_key
 
 KEY = 'twl_live_a/b"c\\d'
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import API_KEY
 from tests.fake_twill import FakeTwill, closed_port
 from twill_mcp import cli
-from twill_mcp.config import ENVIRONMENT
+from twill_mcp.core.config import ENVIRONMENT
 from twill_mcp.emulator import DEMO_KEY
 
 WRONG_KEY = "twk_wrong_0123456789abcdef0123456789abcdef"

@@ -17,8 +17,8 @@ from mcp import Client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from twill_mcp.config import Settings
-from twill_mcp.draining import InFlight, shutdown_grace
+from twill_mcp.core.config import Settings
+from twill_mcp.transports.draining import InFlight, shutdown_grace
 
 pytestmark = pytest.mark.anyio
 

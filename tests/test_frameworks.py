@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from twill_mcp.catalog import exposed_tools
-from twill_mcp.config import Settings
+from twill_mcp.core.config import Settings
+from twill_mcp.tools.catalog import exposed_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -201,7 +201,7 @@ async def test_agents_sdk_over_streamable_http_lists_and_calls_as_the_readme_say
 ) -> None:
     pytest.importorskip("agents", reason="the frameworks extra (openai-agents) is not installed")
     from tests.http_serving import serving
-    from twill_mcp.config import Settings
+    from twill_mcp.core.config import Settings
     from twill_mcp.sandbox import Sandbox
 
     with Sandbox.start() as sandbox:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from twill_mcp.config import Settings
+from twill_mcp.core.config import Settings
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

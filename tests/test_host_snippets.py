@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from twill_mcp.config import ENVIRONMENT
+from twill_mcp.core.config import ENVIRONMENT
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -18,44 +18,14 @@ PACKAGE = Path(__file__).parents[1] / "twill_mcp"
 LAYERS = ("core", "spec", "upstream", "tools", "server", "transports", "commands")
 EMULATOR_MAY_IMPORT = {"core", "spec", "emulator"}
 
-# Modules at the top of the package that belong to no subpackage are commands.
-FLAT: dict[str, str] = {
-    **dict.fromkeys(["errors", "config", "credentials", "logs", "network"], "core"),
-    **dict.fromkeys(["spec", "overlay", "compiler", "pathids"], "spec"),
-    **dict.fromkeys(["upstream", "request", "outcomes", "budget"], "upstream"),
-    **dict.fromkeys(
-        [
-            "call",
-            "arguments",
-            "results",
-            "composed",
-            "catalog",
-            "surface",
-            "waiting",
-            "responses",
-            "events",
-            "archives",
-        ],
-        "tools",
-    ),
-    **dict.fromkeys(["server", "resources", "prompts", "subscriptions"], "server"),
-    **dict.fromkeys(
-        ["stdio", "pipes", "eras", "draining", "http_service", "http_auth", "http_middleware"], "transports"
-    ),
-}
-
 
 def layer_of(module: str) -> str:
     """`twill_mcp.a.b` → the layer it belongs to."""
     parts = module.split(".")[1:]
     if not parts or parts[0] in {"__init__", "__version__"}:
         return "core"
-    head = parts[0]
-    if head == "emulator":
-        return "emulator"
-    if len(parts) > 1 or (PACKAGE / head).is_dir():
-        return head
-    return FLAT.get(head, "commands")
+    # Modules at the top of the package are the commands; every other module is its folder's.
+    return parts[0] if (PACKAGE / parts[0]).is_dir() else "commands"
 
 
 def module_name(path: Path) -> str:
@@ -80,7 +50,7 @@ def imported(source: str, module: str, is_package: bool = False) -> set[str]:
             else:
                 origin = node.module or ""
             if origin.startswith("twill_mcp"):
-                # `from twill_mcp import pathids` imports the module twill_mcp.pathids.
+                # `from twill_mcp.spec import pathids` imports the module twill_mcp.spec.pathids.
                 found.update(
                     f"{origin}.{alias.name}" if is_module(f"{origin}.{alias.name}") else origin for alias in node.names
                 )
@@ -128,8 +98,8 @@ def test_every_module_belongs_to_a_known_layer() -> None:
     ("planted", "importing"),
     [
         ("core", "twill_mcp.cli"),
-        ("spec", "twill_mcp.server"),
-        ("upstream", "twill_mcp.resources"),
+        ("spec", "twill_mcp.server.build"),
+        ("upstream", "twill_mcp.server.resources"),
         ("emulator", "twill_mcp.cli"),
         ("tools", "twill_mcp.emulator"),
     ],

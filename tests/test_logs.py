@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from twill_mcp.logs import REDACTED, RedactSecrets
+from twill_mcp.core.logs import REDACTED, RedactSecrets
 
 SECRET = "twk_live_feedfacecafebeef"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twill_mcp.network import bypasses, mask
+from twill_mcp.core.network import bypasses, mask
 
 # (NO_PROXY, host, port, bypassed): the examples of httpx's and Go's documentation, and their edges.
 CASES = [

@@ -15,11 +15,11 @@ import pytest
 
 from tests.conftest import API_KEY, send
 from tests.fake_twill import FakeTwill
-from twill_mcp.config import Settings
-from twill_mcp.errors import ToolCallError
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import PreparedRequest
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import Settings
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import PreparedRequest
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ import pytest
 from packaging.version import Version
 
 import twill_mcp
-from twill_mcp.config import ENVIRONMENT
+from twill_mcp.core.config import ENVIRONMENT
 
 ROOT = Path(__file__).parents[1]
 BUNDLE_TOOLS = Path(__file__).parent / "bundle"

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from twill_mcp.pipes import BACKLOG, StdinLines, StdoutPipe, is_pipe
+from twill_mcp.transports.pipes import BACKLOG, StdinLines, StdoutPipe, is_pipe
 
 pytestmark = pytest.mark.anyio
 

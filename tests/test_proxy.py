@@ -22,13 +22,13 @@ from tests.conftest import API_KEY, send
 from tests.fake_twill import FakeTwill, closed_port
 from tests.tls_twill import tls_twill
 from twill_mcp import cli
-from twill_mcp.config import ENVIRONMENT, Settings
-from twill_mcp.errors import ConfigError, UpstreamUnreachable
-from twill_mcp.http_service import _worker_settings
-from twill_mcp.logs import configure_logging
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import PreparedRequest
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import ENVIRONMENT, Settings
+from twill_mcp.core.errors import ConfigError, UpstreamUnreachable
+from twill_mcp.core.logs import configure_logging
+from twill_mcp.transports.http import _worker_settings
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import PreparedRequest
 
 pytestmark = pytest.mark.anyio
 

@@ -6,9 +6,9 @@ import importlib.util
 import re
 from pathlib import Path
 
-from twill_mcp import errors
-from twill_mcp.compiler import compile_spec
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.core import errors
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -6,9 +6,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from twill_mcp.compiler import Operation
-from twill_mcp.errors import InvalidArguments
-from twill_mcp.request import encode_segment, prepare_request
+from twill_mcp.core.errors import InvalidArguments
+from twill_mcp.spec.compiler import Operation
+from twill_mcp.upstream.request import encode_segment, prepare_request
 
 
 def operation(**overrides: object) -> Operation:

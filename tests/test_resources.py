@@ -10,7 +10,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import Launch
 from tests.fake_twill import FakeTwill
-from twill_mcp.resources import RESOURCE_NOT_FOUND
+from twill_mcp.server.resources import RESOURCE_NOT_FOUND
 
 pytestmark = pytest.mark.anyio
 TEMPLATE = "twill://tasks/{taskIdOrSlug}"

@@ -14,16 +14,16 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, send
 from tests.fake_twill import FakeTwill, Scripted
-from twill_mcp.budget import RateBudget, RateBudgets
-from twill_mcp.call import ToolCall
-from twill_mcp.compiler import compile_spec
-from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials
-from twill_mcp.errors import ApiError, BadUpstreamResponse, OutcomeUnknown, RateLimited
-from twill_mcp.outcomes import Effect, retry_after_seconds
-from twill_mcp.request import PreparedRequest
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import Credentials
+from twill_mcp.core.errors import ApiError, BadUpstreamResponse, OutcomeUnknown, RateLimited
+from twill_mcp.spec.compiler import compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.call import ToolCall
+from twill_mcp.upstream.budget import RateBudget, RateBudgets
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect, retry_after_seconds
+from twill_mcp.upstream.request import PreparedRequest
 
 pytestmark = pytest.mark.anyio
 

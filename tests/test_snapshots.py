@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from twill_mcp.catalog import all_tools
-from twill_mcp.prompts import PROMPTS
-from twill_mcp.resources import RESOURCES, TEMPLATES
-from twill_mcp.server import mcp_tool
+from twill_mcp.server.build import mcp_tool
+from twill_mcp.server.prompts import PROMPTS
+from twill_mcp.server.resources import RESOURCES, TEMPLATES
+from twill_mcp.tools.catalog import all_tools
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 TOOL_SNAPSHOTS = SNAPSHOTS / "tools"

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from twill_mcp.arguments import ArgumentChecker
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.request import PreparedRequest, prepare_request
-from twill_mcp.server import mcp_tool
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.server.build import mcp_tool
+from twill_mcp.spec.compiler import CompiledTool, compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.arguments import ArgumentChecker
+from twill_mcp.upstream.request import PreparedRequest, prepare_request
 
 strict_schema = pytest.importorskip("agents.strict_schema", reason="the frameworks extra (openai-agents) is needed")
 

@@ -18,14 +18,14 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import server_env
 from tests.fake_twill import FakeTwill
-from twill_mcp.catalog import all_tools, compiled_by_name
-from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, server_key
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import Credentials, server_key
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.resources import RESOURCE_NOT_FOUND, Upstream
-from twill_mcp.server import build_server
-from twill_mcp.subscriptions import TaskWatch, Watching
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.server.build import build_server
+from twill_mcp.server.resources import RESOURCE_NOT_FOUND, Upstream
+from twill_mcp.server.subscriptions import TaskWatch, Watching
+from twill_mcp.tools.catalog import all_tools, compiled_by_name
+from twill_mcp.upstream.http import TwillHttp
 
 pytestmark = [
     pytest.mark.anyio,

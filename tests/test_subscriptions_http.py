@@ -11,10 +11,10 @@ from mcp.shared.exceptions import MCPError
 
 from tests.fake_twill import FakeTwill
 from tests.http_serving import LEGACY, MODERN, mcp_client, serving, settings_for, stopped_cleanly
-from twill_mcp import http_service
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.server import build_server
-from twill_mcp.subscriptions import Watching
+from twill_mcp.server.build import build_server
+from twill_mcp.server.subscriptions import Watching
+from twill_mcp.transports import http as http_service
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")]
 URI = "twill://tasks/watched"

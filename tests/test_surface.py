@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from tests.conftest import SERVER_COMMAND, Launch
-from twill_mcp.catalog import all_tools
-from twill_mcp.errors import ConfigError
-from twill_mcp.surface import select_tools
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.tools.catalog import all_tools
+from twill_mcp.tools.surface import select_tools
 
 TOOLS = all_tools()
 

@@ -19,10 +19,10 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 
 from tests.conftest import serving
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.config import Settings
+from twill_mcp.core.config import Settings
 from twill_mcp.emulator import DEMO_KEY, DemoData, EmulatorServer, EmulatorState, FaultPlan, seed_demo
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.spec.compiler import CompiledTool, compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
 
 pytestmark = pytest.mark.anyio
 

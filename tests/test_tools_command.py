@@ -9,11 +9,11 @@ import pytest
 from mcp import Client
 
 from twill_mcp import cli
-from twill_mcp.catalog import exposed_tools
-from twill_mcp.config import ENVIRONMENT, Settings
-from twill_mcp.credentials import server_key
-from twill_mcp.server import build_server
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import ENVIRONMENT, Settings
+from twill_mcp.core.credentials import server_key
+from twill_mcp.server.build import build_server
+from twill_mcp.tools.catalog import exposed_tools
+from twill_mcp.upstream.http import TwillHttp
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, CREDENTIALS, compiled, send
 from tests.fake_twill import FakeTwill, Scripted
-from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials
-from twill_mcp.errors import (
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import Credentials
+from twill_mcp.core.errors import (
     ApiError,
     BadUpstreamResponse,
     MissingApiKey,
@@ -22,10 +22,10 @@ from twill_mcp.errors import (
     ToolCallError,
     UpstreamTimeout,
 )
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import PreparedRequest
-from twill_mcp.responses import JsonReader
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.tools.responses import JsonReader
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import PreparedRequest
 
 pytestmark = pytest.mark.anyio
 

@@ -16,10 +16,10 @@ from mcp import Client
 
 from tests.conftest import call, error_of, server_env, serving
 from tests.fake_twill import FakeTwill
-from twill_mcp.catalog import all_tools
-from twill_mcp.config import Settings
+from twill_mcp.core.config import Settings
 from twill_mcp.emulator.models import PENDING, RUNNING
-from twill_mcp.waiting import Pacing
+from twill_mcp.tools.catalog import all_tools
+from twill_mcp.tools.waiting import Pacing
 
 pytestmark = pytest.mark.anyio
 # Fast enough that a test never waits on the schedule, slow enough to count requests.

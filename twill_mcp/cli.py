@@ -25,19 +25,19 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
-from twill_mcp.catalog import all_tools, exposed_tools
-from twill_mcp.composed import Tool
-from twill_mcp.config import LOG_LEVELS, Settings
-from twill_mcp.credentials import server_key
+from twill_mcp.core.config import LOG_LEVELS, Settings
+from twill_mcp.core.credentials import server_key
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.core.logs import configure_logging
 from twill_mcp.doctor import diagnose, render
-from twill_mcp.draining import shutdown_grace
-from twill_mcp.errors import ConfigError
-from twill_mcp.logs import configure_logging
-from twill_mcp.server import build_server, mcp_tool, settle
-from twill_mcp.stdio import serve_stdio
-from twill_mcp.surface import DEFAULT_TOOLSETS
+from twill_mcp.server.build import build_server, mcp_tool, settle
 from twill_mcp.terminal import ProgressLine
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.tools.catalog import all_tools, exposed_tools
+from twill_mcp.tools.composed import Tool
+from twill_mcp.tools.surface import DEFAULT_TOOLSETS
+from twill_mcp.transports.draining import shutdown_grace
+from twill_mcp.transports.stdio import serve_stdio
+from twill_mcp.upstream.http import TwillHttp
 
 if TYPE_CHECKING:
     # The emulator is imported only where a sandbox is asked for: serving starts without it.
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1 if result.is_error else 0
         if settings.transport == "http":
             # Imported here: stdio, the common case, need not pay for loading uvicorn.
-            from twill_mcp.http_service import serve_http
+            from twill_mcp.transports.http import serve_http
 
             try:
                 with contextlib.suppress(KeyboardInterrupt):

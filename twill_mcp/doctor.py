@@ -18,13 +18,13 @@ import anyio
 import httpx2
 import mcp_types as types
 
-from twill_mcp.catalog import compiled_by_name, exposed_tools
-from twill_mcp.composed import Tool
-from twill_mcp.config import ENVIRONMENT, Settings, read_api_key, variables
-from twill_mcp.credentials import Credentials
-from twill_mcp.errors import ConfigError
-from twill_mcp.logs import configure_logging
-from twill_mcp.network import mask, route, trust_source
+from twill_mcp.core.config import ENVIRONMENT, Settings, read_api_key, variables
+from twill_mcp.core.credentials import Credentials
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.core.logs import configure_logging
+from twill_mcp.core.network import mask, route, trust_source
+from twill_mcp.tools.catalog import compiled_by_name, exposed_tools
+from twill_mcp.tools.composed import Tool
 
 CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from twill_mcp.core.errors import ConfigError
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, FaultPlan, seed_demo
-from twill_mcp.errors import ConfigError
 
 
 @dataclass(frozen=True)

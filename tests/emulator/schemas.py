@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from twill_mcp.spec import convert_schema, deref, load_bundled_spec
+from twill_mcp.spec.openapi import convert_schema, deref, load_bundled_spec
 
 SPEC = load_bundled_spec()
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS
 
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
-from twill_mcp.spec import load_bundled_spec
+from twill_mcp.spec.openapi import load_bundled_spec
 
 schema = schemathesis.openapi.from_dict(load_bundled_spec())
 EXCLUDED = [

@@ -16,9 +16,9 @@ from urllib.parse import unquote
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from twill_mcp.config import API_PREFIX
+from twill_mcp.core.config import API_PREFIX
 from twill_mcp.emulator.errors import METHOD_NOT_ALLOWED, EmulatedError, not_found, validation_error
-from twill_mcp.spec import Spec, convert_schema, deref, load_bundled_spec
+from twill_mcp.spec.openapi import Spec, convert_schema, deref, load_bundled_spec
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 _INTEGER = re.compile(r"^-?\d+$")

@@ -12,7 +12,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from twill_mcp.config import API_PREFIX
+from twill_mcp.core.config import API_PREFIX
 from twill_mcp.emulator.app import create_app
 from twill_mcp.emulator.faults import DROP_EXTENSION, FaultPlan
 from twill_mcp.emulator.recorder import RecordedRequest, RequestRecorder

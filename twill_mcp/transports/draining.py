@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-from twill_mcp.config import Settings
+from twill_mcp.core.config import Settings
 
 logger = logging.getLogger(__name__)
 

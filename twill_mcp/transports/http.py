@@ -26,14 +26,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from twill_mcp import __version__
-from twill_mcp.arguments import MAX_ARGUMENT_BYTES
-from twill_mcp.composed import Tool
-from twill_mcp.config import SECRET_FIELDS, Settings, is_loopback
-from twill_mcp.errors import ConfigError
-from twill_mcp.http_auth import InboundAuth, credentials_for
-from twill_mcp.http_middleware import CancelOnDisconnect, JsonRpcRefusals
-from twill_mcp.server import build_server, settle
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.config import SECRET_FIELDS, Settings, is_loopback
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.server.build import build_server, settle
+from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
+from twill_mcp.tools.composed import Tool
+from twill_mcp.transports.http_auth import InboundAuth, credentials_for
+from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
+from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
-    app = "twill_mcp.http_service:worker_app" if several else _process_app(settings, tools, sandboxed=sandboxed)
+    app = "twill_mcp.transports.http:worker_app" if several else _process_app(settings, tools, sandboxed=sandboxed)
     config = uvicorn_config(settings, app)
     ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
     ready += f"; auth: {settings.auth}"
@@ -202,8 +202,8 @@ def _worker_settings(settings: Settings, sandboxed: bool) -> str:
 
 def worker_app() -> ASGIApp:
     """The app in a `--workers` process: the parent's settings, from the environment it passed down."""
-    from twill_mcp.catalog import exposed_tools
-    from twill_mcp.logs import configure_logging
+    from twill_mcp.core.logs import configure_logging
+    from twill_mcp.tools.catalog import exposed_tools
 
     passed = json.loads(os.environ[WORKER_SETTINGS_VARIABLE])
     values = passed["settings"]

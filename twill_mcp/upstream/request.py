@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from twill_mcp import pathids
-from twill_mcp.compiler import Operation
-from twill_mcp.errors import InvalidArguments
+from twill_mcp.core.errors import InvalidArguments
+from twill_mcp.spec import pathids
+from twill_mcp.spec.compiler import Operation
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.compiler import RESULT_KEY
-from twill_mcp.composed import Tool
-from twill_mcp.errors import ToolCallError
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.spec.compiler import RESULT_KEY
+from twill_mcp.tools.composed import Tool
 
 CURSOR_ARGUMENT = "cursor"
 NEXT_CURSOR_FIELD = "nextCursor"

@@ -20,8 +20,8 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from twill_mcp.config import MIN_KEY_LENGTH, Settings, is_token
-from twill_mcp.credentials import Credentials, CredentialsFor, server_key, traceparent_of
+from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
+from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
 
 
 def bearer(headers: Headers) -> str | None:

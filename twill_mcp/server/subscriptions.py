@@ -24,11 +24,11 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
 
-from twill_mcp.credentials import Credentials, CredentialsFor
-from twill_mcp.errors import ToolCallError
-from twill_mcp.resources import RESOURCE_NOT_FOUND, TASK_ARGUMENT, TASKS_URI, Upstream, protocol_error
-from twill_mcp.upstream import Sleep
-from twill_mcp.waiting import latest_job
+from twill_mcp.core.credentials import Credentials, CredentialsFor
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.server.resources import RESOURCE_NOT_FOUND, TASK_ARGUMENT, TASKS_URI, Upstream, protocol_error
+from twill_mcp.tools.waiting import latest_job
+from twill_mcp.upstream.http import Sleep
 
 logger = logging.getLogger(__name__)
 

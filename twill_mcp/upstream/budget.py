@@ -11,8 +11,8 @@ from collections import OrderedDict, deque
 
 import anyio
 
-from twill_mcp.errors import RateLimited
-from twill_mcp.outcomes import MIN_ATTEMPT_SECONDS
+from twill_mcp.core.errors import RateLimited
+from twill_mcp.upstream.outcomes import MIN_ATTEMPT_SECONDS
 
 WINDOW_SECONDS = 60.0
 MAX_KEYS = 10_000

@@ -32,9 +32,9 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData
 from mcp_types.jsonrpc import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from pydantic import ValidationError
 
-from twill_mcp.draining import InFlight
-from twill_mcp.eras import serve_both_eras
-from twill_mcp.pipes import StdinLines, StdoutPipe
+from twill_mcp.transports.draining import InFlight
+from twill_mcp.transports.eras import serve_both_eras
+from twill_mcp.transports.pipes import StdinLines, StdoutPipe
 
 logger = logging.getLogger(__name__)
 

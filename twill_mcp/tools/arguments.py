@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
-from twill_mcp import pathids
-from twill_mcp.errors import InvalidArguments
-from twill_mcp.spec import accepts
+from twill_mcp.core.errors import InvalidArguments
+from twill_mcp.spec import pathids
+from twill_mcp.spec.openapi import accepts
 
 MAX_ARGUMENT_BYTES = 256 * 1024
 _TYPE_NAMES = {

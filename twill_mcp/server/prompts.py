@@ -14,11 +14,11 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from twill_mcp.credentials import CredentialsFor
-from twill_mcp.errors import ToolCallError
-from twill_mcp.resources import TASK_ARGUMENT, TASKS_URI, Upstream, protocol_error
-from twill_mcp.responses import JSON
-from twill_mcp.waiting import NAME as WAIT_TOOL
+from twill_mcp.core.credentials import CredentialsFor
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.server.resources import TASK_ARGUMENT, TASKS_URI, Upstream, protocol_error
+from twill_mcp.tools.responses import JSON
+from twill_mcp.tools.waiting import NAME as WAIT_TOOL
 
 DELEGATE = "delegate_to_twill"
 REVIEW = "review_twill_task"

@@ -24,16 +24,16 @@ from typing import Any
 import anyio
 import mcp_types as types
 
-from twill_mcp.call import OperationCall, effect_of
-from twill_mcp.compiler import Annotations, CompiledTool
-from twill_mcp.composed import ComposedTool
-from twill_mcp.credentials import Credentials
-from twill_mcp.errors import ToolCallError, UpstreamTimeout
-from twill_mcp.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
-from twill_mcp.outcomes import Effect
-from twill_mcp.request import prepare_request
-from twill_mcp.responses import Success, read_failure
-from twill_mcp.upstream import Answer, Progress, RawResponse, Sleep, TwillHttp
+from twill_mcp.core.credentials import Credentials
+from twill_mcp.core.errors import ToolCallError, UpstreamTimeout
+from twill_mcp.spec.compiler import Annotations, CompiledTool
+from twill_mcp.tools.call import OperationCall, effect_of
+from twill_mcp.tools.composed import ComposedTool
+from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
+from twill_mcp.tools.responses import Success, read_failure
+from twill_mcp.upstream.http import Answer, Progress, RawResponse, Sleep, TwillHttp
+from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.request import prepare_request
 
 NAME = "wait_for_task"
 # Twill's job statuses after which nothing more happens to the job (the stream's `complete` event, upper-cased).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from twill_mcp.compiler import CompiledTool, compile_spec
-from twill_mcp.composed import Tool
-from twill_mcp.config import Settings
-from twill_mcp.spec import load_bundled_spec
-from twill_mcp.surface import select_tools
-from twill_mcp.waiting import Pacing, wait_for_task_tool
+from twill_mcp.core.config import Settings
+from twill_mcp.spec.compiler import CompiledTool, compile_spec
+from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.tools.composed import Tool
+from twill_mcp.tools.surface import select_tools
+from twill_mcp.tools.waiting import Pacing, wait_for_task_tool
 
 
 def all_tools(pacing: Pacing | None = None) -> list[Tool]:

@@ -20,7 +20,7 @@ import httpx2
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
-    from twill_mcp.config import Settings
+    from twill_mcp.core.config import Settings
 
 PROXY_SCHEMES = ("http", "https")
 PROXY_EXAMPLE = "http://proxy.example.com:3128"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from twill_mcp.composed import Tool
-from twill_mcp.errors import ConfigError
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.tools.composed import Tool
 
 DEFAULT_TOOLSETS = ("tasks", "jobs", "account")
 ALL = "all"

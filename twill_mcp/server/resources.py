@@ -22,12 +22,12 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from twill_mcp.call import OperationCall
-from twill_mcp.compiler import CompiledTool
-from twill_mcp.credentials import Credentials, CredentialsFor
-from twill_mcp.errors import ToolCallError
-from twill_mcp.responses import JSON
-from twill_mcp.upstream import TwillHttp
+from twill_mcp.core.credentials import Credentials, CredentialsFor
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.tools.call import OperationCall
+from twill_mcp.tools.responses import JSON
+from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 

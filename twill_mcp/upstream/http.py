@@ -21,12 +21,12 @@ import anyio
 import httpx2
 
 from twill_mcp import __version__
-from twill_mcp.budget import RateBudgets
-from twill_mcp.config import Settings
-from twill_mcp.credentials import Credentials, Scrub
-from twill_mcp.errors import MissingApiKey, ToolCallError, UpstreamUnreachable
-from twill_mcp.network import mask, route, tls_context
-from twill_mcp.outcomes import (
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import Credentials, Scrub
+from twill_mcp.core.errors import MissingApiKey, ToolCallError, UpstreamUnreachable
+from twill_mcp.core.network import mask, route, tls_context
+from twill_mcp.upstream.budget import RateBudgets
+from twill_mcp.upstream.outcomes import (
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
     Effect,
@@ -36,7 +36,7 @@ from twill_mcp.outcomes import (
     repeatable,
     retry_after_seconds,
 )
-from twill_mcp.request import PreparedRequest
+from twill_mcp.upstream.request import PreparedRequest
 
 logger = logging.getLogger(__name__)
 

@@ -9,18 +9,18 @@ from typing import Any
 import anyio
 import mcp_types as types
 
-from twill_mcp.archives import ArchiveReader
-from twill_mcp.arguments import ArgumentChecker
-from twill_mcp.compiler import CompiledTool
-from twill_mcp.composed import ComposedTool, Perform, Tool
-from twill_mcp.credentials import Credentials
-from twill_mcp.errors import ToolCallError
-from twill_mcp.events import EventStreamReader
-from twill_mcp.outcomes import Effect, cut_short
-from twill_mcp.request import prepare_request
-from twill_mcp.responses import JsonReader, Success
-from twill_mcp.results import error_result, success_result
-from twill_mcp.upstream import Progress, Reader, TwillHttp
+from twill_mcp.core.credentials import Credentials
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.tools.archives import ArchiveReader
+from twill_mcp.tools.arguments import ArgumentChecker
+from twill_mcp.tools.composed import ComposedTool, Perform, Tool
+from twill_mcp.tools.events import EventStreamReader
+from twill_mcp.tools.responses import JsonReader, Success
+from twill_mcp.tools.results import error_result, success_result
+from twill_mcp.upstream.http import Progress, Reader, TwillHttp
+from twill_mcp.upstream.outcomes import Effect, cut_short
+from twill_mcp.upstream.request import prepare_request
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.errors import BadUpstreamResponse, ToolCallError
-from twill_mcp.outcomes import Effect
-from twill_mcp.responses import Success, read_failure
-from twill_mcp.upstream import Answer, Progress, RawResponse
+from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
+from twill_mcp.tools.responses import Success, read_failure
+from twill_mcp.upstream.http import Answer, Progress, RawResponse
+from twill_mcp.upstream.outcomes import Effect
 
 _HEADERS = (("x-twill-session-id", "sessionId"), ("x-twill-job-id", "jobId"))
 

@@ -13,14 +13,14 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
-from twill_mcp.call import ToolCall
-from twill_mcp.catalog import compiled_by_name
-from twill_mcp.composed import Tool
-from twill_mcp.credentials import CredentialsFor
-from twill_mcp.prompts import TwillPrompts
-from twill_mcp.resources import TaskResources, Upstream
-from twill_mcp.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
-from twill_mcp.upstream import Progress, TwillHttp
+from twill_mcp.core.credentials import CredentialsFor
+from twill_mcp.server.prompts import TwillPrompts
+from twill_mcp.server.resources import TaskResources, Upstream
+from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
+from twill_mcp.tools.call import ToolCall
+from twill_mcp.tools.catalog import compiled_by_name
+from twill_mcp.tools.composed import Tool
+from twill_mcp.upstream.http import Progress, TwillHttp
 
 SERVER_NAME = "twill"
 # The lists are the same for every caller and fixed for the life of a process; a redeploy may change them.

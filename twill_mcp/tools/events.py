@@ -18,11 +18,11 @@ from typing import Any
 
 import anyio
 
-from twill_mcp.compiler import CompiledTool
-from twill_mcp.errors import ToolCallError
-from twill_mcp.outcomes import Effect
-from twill_mcp.responses import Success, parse_json, read_failure
-from twill_mcp.upstream import Answer, Progress, RawResponse
+from twill_mcp.core.errors import ToolCallError
+from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.tools.responses import Success, parse_json, read_failure
+from twill_mcp.upstream.http import Answer, Progress, RawResponse
+from twill_mcp.upstream.outcomes import Effect
 
 EVENT_STREAM = "text/event-stream"
 LAST_EVENTS = 10

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
-from twill_mcp.errors import ConfigError
-from twill_mcp.network import check_ca_file, proxy_url
+from twill_mcp.core.errors import ConfigError
+from twill_mcp.core.network import check_ca_file, proxy_url
 
 DEFAULT_BASE_URL = "https://twill.ai"
 API_PREFIX = "/api/v1"
@@ -83,7 +83,7 @@ class Settings(BaseModel):
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
     read_only: bool = False
-    # Serving over streamable HTTP (`--transport http`); see twill_mcp/http_service.py.
+    # Serving over streamable HTTP (`--transport http`); see twill_mcp/transports/http.py.
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535, description="0 picks a free port.")
@@ -94,7 +94,7 @@ class Settings(BaseModel):
     http_token: SecretStr | None = Field(None, description="Bearer token every inbound request must carry (env auth).")
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
-    # Reaching Twill; see twill_mcp/network.py. Proxy URLs are secrets: they may hold a password.
+    # Reaching Twill; see twill_mcp/core/network.py. Proxy URLs are secrets: they may hold a password.
     https_proxy: SecretStr | None = None
     http_proxy: SecretStr | None = None
     no_proxy: tuple[str, ...] = ()

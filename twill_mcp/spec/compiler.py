@@ -13,10 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from twill_mcp import pathids
-from twill_mcp.errors import ERROR_OBJECT_SCHEMA
-from twill_mcp.overlay import OVERLAY, ToolOverlay
-from twill_mcp.spec import Spec, accepts, convert_schema, deref, nullable, resolve_ref
+from twill_mcp.core.errors import ERROR_OBJECT_SCHEMA
+from twill_mcp.spec import pathids
+from twill_mcp.spec.openapi import Spec, accepts, convert_schema, deref, nullable, resolve_ref
+from twill_mcp.spec.overlay import OVERLAY, ToolOverlay
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
 MAX_TOOL_NAME = 64

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
-from twill_mcp.compiler import CompiledTool
-from twill_mcp.errors import ApiError, BadUpstreamResponse, ToolCallError
-from twill_mcp.outcomes import Effect, after_success, repeatable, retry_after_seconds, status_hint
-from twill_mcp.upstream import Answer, Progress, RawResponse
+from twill_mcp.core.errors import ApiError, BadUpstreamResponse, ToolCallError
+from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.upstream.http import Answer, Progress, RawResponse
+from twill_mcp.upstream.outcomes import Effect, after_success, repeatable, retry_after_seconds, status_hint
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from twill_mcp.logs import REDACTED
+from twill_mcp.core.logs import REDACTED
 
 # W3C Trace Context, version 00: only a well-formed header is forwarded to Twill.
 _TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from twill_mcp.errors import OutcomeUnknown, ToolCallError, UpstreamTimeout, UpstreamUnreachable
+from twill_mcp.core.errors import OutcomeUnknown, ToolCallError, UpstreamTimeout, UpstreamUnreachable
 
 RATE_LIMITED = 429
 # Answers that prove nothing was done: any operation may be sent again.

@@ -1,0 +1,1 @@
+"""The SDK's Server and its handlers: tools, resources, prompts, subscriptions."""

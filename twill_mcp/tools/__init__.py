@@ -1,0 +1,1 @@
+"""A tool call: check the arguments, perform the request, read the answer, render the result."""

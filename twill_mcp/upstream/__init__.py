@@ -1,0 +1,1 @@
+"""The one request path to Twill. It knows nothing of MCP."""
