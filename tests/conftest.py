@@ -47,6 +47,13 @@ Launch = Callable[..., AbstractAsyncContextManager[Client]]
 SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that starts a server process is slow wherever it stands: the fast tier leaves it out.
+    for item in items:
+        if "spawn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"key scan: {SCANNED['results']} results ({SCANNED['result_bytes']} bytes) and "

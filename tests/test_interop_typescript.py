@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import SERVER_COMMAND, server_env
 from tests.fake_twill import FakeTwill, Scripted
 
+pytestmark = pytest.mark.slow
+
 INTEROP = Path(__file__).parent / "interop"
 
 

@@ -21,7 +21,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from tests.conftest import API_KEY, call
 from twill_mcp.emulator import EmulatorServer, EmulatorState, FaultPlan, seed_demo
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CALLS = 200
 DEADLINE = 6.0

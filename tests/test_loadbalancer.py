@@ -31,6 +31,8 @@ from tests.http_serving import MODERN, envelope, era_headers, mcp_client
 from twill_mcp.emulator import EmulatorServer, EmulatorState
 from twill_mcp.emulator.models import TERMINAL
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "deploy" / "nginx.conf"
 INSTANCES = 3

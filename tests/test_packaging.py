@@ -24,6 +24,8 @@ from packaging.version import Version
 import twill_mcp
 from twill_mcp.core.config import ENVIRONMENT
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[1]
 BUNDLE_TOOLS = Path(__file__).parent / "bundle"
 REGISTRY_SCHEMA = Path(__file__).parent / "schemas" / "mcp-registry-2025-12-11" / "server.schema.json"

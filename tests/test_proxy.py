@@ -30,7 +30,7 @@ from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 WHO_AM_I = PreparedRequest("GET", "/auth/me")
 READING = Effect(read_only=True, idempotent=True, action="read")

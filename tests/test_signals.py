@@ -18,6 +18,8 @@ from tests.conftest import API_KEY, server_env
 from tests.fake_twill import FakeTwill, Scripted
 from tests.test_stdio import cancel, send, serving
 
+pytestmark = pytest.mark.slow
+
 CANCELLED = json.dumps({"success": True, "task": {"id": "t1"}}).encode()
 
 

@@ -10,8 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import API_KEY, SERVER_COMMAND, server_env
 from tests.fake_twill import FakeTwill, Scripted
+
+pytestmark = pytest.mark.slow
 
 INITIALIZE = {
     "jsonrpc": "2.0",

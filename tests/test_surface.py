@@ -81,6 +81,7 @@ async def test_the_environment_selects_the_surface_a_client_sees(launch: Launch)
     assert listed == {"list_scheduled_tasks", "get_scheduled_task"}
 
 
+@pytest.mark.slow
 def test_an_unknown_toolset_flag_stops_start_up_listing_the_valid_ones() -> None:
     done = subprocess.run([*SERVER_COMMAND, "--toolsets", "tasks,nope"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2

@@ -17,6 +17,8 @@ from schemathesis.checks import CHECKS
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
 from twill_mcp.spec.openapi import load_bundled_spec
 
+pytestmark = pytest.mark.slow
+
 schema = schemathesis.openapi.from_dict(load_bundled_spec())
 EXCLUDED = [
     check for check in CHECKS.get_all() if check.__name__ in {"positive_data_acceptance", "negative_data_rejection"}
