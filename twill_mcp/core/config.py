@@ -267,11 +267,15 @@ def api_root(base_url: str) -> str:
     return url if parts.path.endswith(API_PREFIX) else url + API_PREFIX
 
 
+# The names a client on this machine may give a loopback server in its Host header (the SDK's own list).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
 def is_loopback(host: str) -> bool:
     """Only this machine can reach the host: the one case where no inbound auth is needed."""
-    if host == "localhost":
+    if host in LOOPBACK_HOSTS:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False

@@ -35,6 +35,14 @@ TASKS_URI = "twill://tasks"
 TASK_ARGUMENT = "taskIdOrSlug"
 TASK_TEMPLATE = TASKS_URI + "/{" + TASK_ARGUMENT + "}"
 _TASK_URI = re.compile(re.escape(TASKS_URI) + r"/([^/?#]+)")
+
+
+def task_id_of(uri: str) -> str | None:
+    """The task a `twill://tasks/{id}` URI names, or None for any other URI."""
+    match = _TASK_URI.fullmatch(uri)
+    return unquote(match.group(1)) if match else None
+
+
 # MCP's code for a resource that does not exist (the 2025-era spec's -32002).
 RESOURCE_NOT_FOUND = -32002
 COMPLETION_TTL_SECONDS = 30.0
@@ -122,8 +130,7 @@ class TaskResources:
         uri = str(params.uri)
         if uri == TASKS_URI:
             tool, arguments, what = "list_tasks", {}, "the task list"
-        elif match := _TASK_URI.fullmatch(uri):
-            task_id = unquote(match.group(1))
+        elif (task_id := task_id_of(uri)) is not None:
             tool, arguments, what = "get_task", {TASK_ARGUMENT: task_id}, f"task {task_id!r}"
         else:
             raise MCPError(

@@ -11,12 +11,10 @@ same request path as the tools.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import anyio
 import mcp_types as types
@@ -26,7 +24,14 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp.core.credentials import Credentials, CredentialsFor
 from twill_mcp.core.errors import ToolCallError
-from twill_mcp.server.resources import RESOURCE_NOT_FOUND, TASK_ARGUMENT, TASKS_URI, Upstream, protocol_error
+from twill_mcp.server.resources import (
+    RESOURCE_NOT_FOUND,
+    TASK_ARGUMENT,
+    TASKS_URI,
+    Upstream,
+    protocol_error,
+    task_id_of,
+)
 from twill_mcp.tools.waiting import latest_job
 from twill_mcp.upstream.http import Sleep
 
@@ -42,7 +47,6 @@ class Watching:
     """Reads per minute per key at most: a fifth of Twill's 100, so watching never starves the key's tool calls."""
 
 
-_TASK_URI = re.compile(re.escape(TASKS_URI) + r"/([^/?#]+)")
 Notify = Callable[[str], Awaitable[None]]
 
 
@@ -136,10 +140,10 @@ class TaskWatch:
             self.remove(uri, subscriber.owner)
 
     async def _read(self, uri: str, credentials: Credentials) -> Any:
-        match = _TASK_URI.fullmatch(uri)
-        if match is None:
+        task_id = task_id_of(uri)
+        if task_id is None:
             raise MCPError(code=RESOURCE_NOT_FOUND, message=f"Only tasks can be subscribed to: {TASKS_URI}/{{id}}.")
-        body = await self._upstream.read(credentials, "get_task", {TASK_ARGUMENT: unquote(match.group(1))})
+        body = await self._upstream.read(credentials, "get_task", {TASK_ARGUMENT: task_id})
         job = latest_job(body) or {}
         # What makes a change worth telling: a new run, or the run's status.
         return job.get("id"), job.get("status")

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from twill_mcp import __version__
-from twill_mcp.core.config import SECRET_FIELDS, Settings, is_loopback
+from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 HEALTH_PATH = "/healthz"
 # Arguments are capped at MAX_ARGUMENT_BYTES; the envelope and \u-escaped text need headroom, no more.
 MAX_REQUEST_BODY_BYTES = 4 * MAX_ARGUMENT_BYTES
-# What the SDK would allow on loopback, plus the port-less forms a proxy on port 80 sends.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WORKER_SETTINGS_VARIABLE = "TWILL_MCP_WORKER_SETTINGS"
 
 
@@ -77,6 +75,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     hosts = list(settings.allowed_hosts)
     origins = list(settings.allowed_origins)
     if is_loopback(settings.host):
+        # The port-less forms too: a proxy on port 80 sends them.
         hosts += [form for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
         origins += [f"http://{form}" for host in LOOPBACK_HOSTS for form in (host, f"{host}:*")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
