@@ -25,7 +25,7 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
-from twill_mcp.core.config import LOG_LEVELS, Settings
+from twill_mcp.core.config import LOG_LEVELS, TWILL_RATE_LIMIT, Settings
 from twill_mcp.core.credentials import server_key
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
@@ -121,7 +121,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser = argparse.ArgumentParser(prog="twill-mcp sandbox", description="Serve the local Twill emulator.")
         parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
         parser.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. latency=0.5,5xx=3,429=2,drop=1")
-        parser.add_argument("--rate-limit", type=int, default=100, help="requests per minute per key (0: off)")
+        parser.add_argument(
+            "--rate-limit", type=int, default=TWILL_RATE_LIMIT, help="requests per minute per key (0: off)"
+        )
         parser.add_argument("--empty", action="store_true", help="start without the demo tasks")
         return parser.parse_args(argv[1:], namespace=argparse.Namespace(command="sandbox"))
     if argv and argv[0] in ("tools", "doctor"):

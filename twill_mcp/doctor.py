@@ -18,7 +18,7 @@ import anyio
 import httpx2
 import mcp_types as types
 
-from twill_mcp.core.config import ENVIRONMENT, Settings, read_api_key, variables
+from twill_mcp.core.config import ENVIRONMENT, TWILL_RATE_LIMIT, Settings, read_api_key, variables
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
@@ -117,13 +117,14 @@ def _surface_check(settings: Settings) -> Check:
 
 
 def _budget_check(settings: Settings) -> Check:
-    twill_limit = Settings.model_fields["rate_limit"].default
     variable = next(var for var, field in ENVIRONMENT.items() if field == "rate_limit")
     if settings.rate_limit == 0:
-        return Check("rate budget", f"off ({variable}=0): parallel calls past Twill's {twill_limit}/minute get 429s")
+        return Check(
+            "rate budget", f"off ({variable}=0): parallel calls past Twill's {TWILL_RATE_LIMIT}/minute get 429s"
+        )
     return Check(
         "rate budget",
-        f"{settings.rate_limit} requests/minute per key, queued client-side (Twill allows {twill_limit}/minute)",
+        f"{settings.rate_limit} requests/minute per key, queued client-side (Twill allows {TWILL_RATE_LIMIT}/minute)",
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from twill_mcp.core.config import TWILL_RATE_LIMIT
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, FaultPlan, seed_demo
 
@@ -26,7 +27,12 @@ class Sandbox:
     @classmethod
     @contextmanager
     def start(
-        cls, *, port: int = 0, faults: str | None = None, rate_limit: int = 100, empty: bool = False
+        cls,
+        *,
+        port: int = 0,
+        faults: str | None = None,
+        rate_limit: int = TWILL_RATE_LIMIT,
+        empty: bool = False,
     ) -> Iterator[Sandbox]:
         """The emulator on 127.0.0.1, seeded with the demo workspace unless `empty`; `rate_limit` 0 turns it off."""
         try:

@@ -21,6 +21,8 @@ from twill_mcp.core.network import check_ca_file, proxy_url
 
 DEFAULT_BASE_URL = "https://twill.ai"
 API_PREFIX = "/api/v1"
+# Twill's published limit per key. Our own budget defaults to it, but is a setting of its own.
+TWILL_RATE_LIMIT = 100
 MIN_KEY_LENGTH = 8
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -78,7 +80,9 @@ class Settings(BaseModel):
     )
     max_response_bytes: int = Field(1024 * 1024, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
-    rate_limit: int = Field(100, ge=0, description="Requests per minute per key; 0 turns the client-side budget off.")
+    rate_limit: int = Field(
+        TWILL_RATE_LIMIT, ge=0, description="Requests per minute per key; 0 turns the client-side budget off."
+    )
     toolsets: tuple[str, ...] | None = None
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()

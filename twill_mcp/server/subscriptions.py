@@ -22,6 +22,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
 
+from twill_mcp.core.config import TWILL_RATE_LIMIT
 from twill_mcp.core.credentials import Credentials, CredentialsFor
 from twill_mcp.core.errors import ToolCallError
 from twill_mcp.server.resources import (
@@ -43,8 +44,8 @@ class Watching:
     """How often subscribed tasks are read."""
 
     every: float = 10.0
-    per_minute: int = 20
-    """Reads per minute per key at most: a fifth of Twill's 100, so watching never starves the key's tool calls."""
+    per_minute: int = TWILL_RATE_LIMIT // 5
+    """Reads per minute per key at most: a fifth of Twill's limit, so watching never starves the key's tool calls."""
 
 
 Notify = Callable[[str], Awaitable[None]]

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from twill_mcp.core.config import TWILL_RATE_LIMIT
 from twill_mcp.core.errors import OutcomeUnknown, ToolCallError, UpstreamTimeout, UpstreamUnreachable
 
 RATE_LIMITED = 429
@@ -94,7 +95,8 @@ def status_hint(status: int, effect: Effect, retry_after: float | None) -> str:
         return "The resource is not in a state that allows this right now. Check its state first."
     if status == RATE_LIMITED:
         wait = f"Wait {retry_after:g} s" if retry_after is not None else "Wait a minute"
-        return f"Twill's rate limit for this key was hit (100 requests per minute). {wait} before calling again."
+        limit = f"{TWILL_RATE_LIMIT} requests per minute"
+        return f"Twill's rate limit for this key was hit ({limit}). {wait} before calling again."
     if status in MAYBE_DONE:
         problem = "Twill timed out waiting for the request." if status == 408 else "Twill had a server-side problem."
         if effect.repeat_safe:
