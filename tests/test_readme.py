@@ -9,6 +9,7 @@ from pathlib import Path
 from twill_mcp.core import errors
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
+from twill_mcp.upstream.outcomes import MAYBE_DONE
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -38,3 +39,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = re.search(r"Run the tests.*?```sh\n(.+?)\n```", README, re.S)
     assert command is not None
     assert command.group(1) in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_statuses_the_readme_says_are_retried_are_the_ones_the_policy_retries() -> None:
+    line = re.search(r"^- a (`\d{3}`.*?), a read timeout", README, re.M | re.S)
+    assert line is not None
+    assert {int(status) for status in re.findall(r"`(\d{3})`", line.group(1))} == MAYBE_DONE
