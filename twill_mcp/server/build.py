@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types as types
@@ -65,7 +66,8 @@ def build_server(
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
-    In a sandbox, the instructions and every result say so.
+    The server owns `http` from here on: its lifespan closes it. In a sandbox, the instructions and every
+    result say so.
     """
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
@@ -96,12 +98,22 @@ def build_server(
             result.meta = {**(result.meta or {}), SANDBOX_META_KEY: True}
         return result
 
+    @asynccontextmanager
+    async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with watch.running(server) as state:
+                yield state
+        finally:
+            await http.aclose()
+
     return Server(
         SERVER_NAME,
         version=__version__,
         title="Twill",
         instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
-        lifespan=watch.running,
+        lifespan=lifespan,
+        # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
+        get_tool_input_schema={tool.name: tool.input_schema for tool in tools}.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         cache_hints={
