@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import API_KEY, SERVER_COMMAND, call, server_env
 from tests.fake_twill import FakeTwill, Scripted
-from tests.http_serving import LEGACY, MODERN, mcp_client
+from tests.http_thread import LEGACY, MODERN, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -31,7 +31,8 @@ from twill_mcp.tools.call import OperationCall, effect_of
 from twill_mcp.tools.composed import ComposedTool
 from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
 from twill_mcp.tools.responses import Success, read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse, Sleep, TwillHttp
+from twill_mcp.upstream.budget import Sleep
+from twill_mcp.upstream.http import Answer, Progress, RawResponse, TwillHttp
 from twill_mcp.upstream.outcomes import Effect, lost
 from twill_mcp.upstream.request import prepare_request
 
