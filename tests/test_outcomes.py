@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,8 @@ import pytest
 from tests.conftest import API_KEY, Waits, send
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import Settings
-from twill_mcp.core.errors import ToolCallError
+from twill_mcp.core.errors import ApiError, ToolCallError
+from twill_mcp.server.build import INSTRUCTIONS
 from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
@@ -102,3 +104,12 @@ async def test_a_success_is_sent_once_and_is_no_error(upstream: FakeTwill, kind:
     async with TwillHttp(config, sleep=Waits()) as http:
         raw = await send(http, PreparedRequest("GET", "/tasks/t1"), EFFECTS[kind])
     assert (raw.status, json.loads(raw.body), len(upstream.requests)) == (200, {"ok": True}, 1)
+
+
+def test_the_server_instructions_name_every_field_an_error_object_can_carry() -> None:
+    full = ApiError(
+        "conflict", "Already done.", hint="Check first.", status=409, details={"why": "x"}, retry_after=3.0
+    ).to_dict()
+    named = re.search(r"structuredContent\.error \{([^}]*)\}", INSTRUCTIONS)
+    assert named is not None
+    assert [field.strip().rstrip("?") for field in named.group(1).split(",")] == list(full)

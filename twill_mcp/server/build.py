@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
 from twill_mcp.core.credentials import CredentialsFor
+from twill_mcp.core.errors import error_shape
 from twill_mcp.server.prompts import TwillPrompts
 from twill_mcp.server.resources import TaskResources, Upstream
 from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
@@ -34,7 +35,7 @@ SANDBOX_NOTICE = (
 INSTRUCTIONS = (
     "Tools for the Twill cloud coding-agent API (https://twill.ai). Every tool forwards one call to Twill "
     "with the user's API key. A failed call returns isError with structuredContent.error "
-    "{code, message, retryable, hint?, status?, retryAfter?}: follow its text, which says what to do next."
+    f"{error_shape()}: follow its text, which says what to do next."
 )
 
 
