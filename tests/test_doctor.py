@@ -158,3 +158,26 @@ def test_a_used_up_rate_limit_says_how_long_to_wait(
     [problem] = problems(lines)
     assert "rate limit" in problem
     assert "wait 120 s" in problem.split("fix:")[1]
+
+
+def test_oauth_mode_shows_the_issuer_and_kids_never_a_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_new, secret_old = "ab" * 32, "cd" * 32
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    monkeypatch.setenv("TWILL_MCP_PUBLIC_URL", "https://mcp.example.com")
+    monkeypatch.setenv("TWILL_MCP_OAUTH_SECRETS", f"k2:{secret_new},k1:{secret_old}")
+    _, lines = doctor(capsys, "--sandbox")
+    assert "ok   OAuth: issuer https://mcp.example.com; sealing with k2, opening k2, k1" in lines
+    assert not any(secret_new in line or secret_old in line for line in lines)
+
+
+def test_oauth_mode_without_a_public_url_or_secret_is_one_problem_with_its_fixes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    code, lines = doctor(capsys, "--sandbox")
+    assert code == 1
+    (oauth,) = [line for line in problems(lines) if "OAuth" in line]
+    assert "TWILL_MCP_PUBLIC_URL" in oauth
+    assert "openssl rand -hex 32" in oauth

@@ -96,9 +96,10 @@ def _http_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--auth",
         type=str.lower,
-        choices=("env", "passthrough"),
+        choices=("env", "passthrough", "oauth"),
         help="env: the server's TWILL_API_KEY (callers send TWILL_MCP_HTTP_TOKEN if set); "
-        "passthrough: each caller's own Twill key as Authorization: Bearer (default: env)",
+        "passthrough: each caller's own Twill key as Authorization: Bearer; "
+        "oauth: OAuth 2.1 for claude.ai/ChatGPT connectors, the key pasted once on a consent page (default: env)",
     )
     group.add_argument("--allowed-hosts", metavar="HOSTS", help="comma-separated Host values clients may use")
     group.add_argument("--allowed-origins", metavar="ORIGINS", help="comma-separated Origin values browsers may use")
@@ -247,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
-        passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
+        callers_keys = settings.auth in ("passthrough", "oauth")
+        passthrough = args.command == "serve" and settings.transport == "http" and callers_keys
         if not key and not passthrough:
             logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
         where = f"a local Twill emulator (sandbox) at {settings.base_url}" if sandbox else settings.base_url

@@ -72,6 +72,8 @@ def diagnose(
     # The checks say what went wrong; log lines would only repeat it. Whatever is logged, the key is not.
     configure_logging("ERROR", secrets=settings.secrets())
     checks.append(_key_check(settings, env, sandboxed))
+    if settings.auth == "oauth":
+        checks.append(_oauth_check(settings))
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_proxy_check(settings, env, sandboxed))
     checks.append(Check("TLS trust", trust_source(settings.ssl_cert_file)))
@@ -93,6 +95,20 @@ def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> C
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
     return Check("API key", f"{Credentials(settings.api_key).fingerprint}, from {source}")
+
+
+def _oauth_check(settings: Settings) -> Check:
+    """What `--auth oauth` starts with: the issuer, and the keyring by kid only (a secret is never shown)."""
+    problems = []
+    if settings.public_url is None:
+        problems.append("TWILL_MCP_PUBLIC_URL is not set — fix: set it to the https origin clients reach")
+    if settings.oauth_secrets is None:
+        problems.append("no secret — fix: set TWILL_MCP_OAUTH_SECRET to the output of openssl rand -hex 32")
+    if problems:
+        return Check("OAuth", "; ".join(problems), problem=True)
+    assert settings.oauth_secrets is not None
+    kids = [entry.partition(":")[0] for entry in settings.oauth_secrets.get_secret_value().split(",")]
+    return Check("OAuth", f"issuer {settings.public_url}; sealing with {kids[0]}, opening {', '.join(kids)}")
 
 
 def _proxy_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
