@@ -97,6 +97,18 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
     fake.stop()
 
 
+@pytest.fixture(scope="module")
+def oauth_service() -> Iterator[Any]:
+    """One `--auth oauth` service per module (tests use their own registrations and codes), its fake Twill with it."""
+    from tests.http_thread import stopped_cleanly
+    from tests.oauth_harness import running_oauth
+
+    # A generous consent limit: every test signs in from 127.0.0.1. The limit has its own test and service.
+    with running_oauth(oauth_consent_attempts=10_000) as service:
+        yield service
+    stopped_cleanly()
+
+
 @pytest.fixture(params=list(PROTOCOL_MODES.values()), ids=list(PROTOCOL_MODES))
 def protocol_mode(request: pytest.FixtureRequest) -> str:
     return request.param

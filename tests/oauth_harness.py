@@ -11,14 +11,17 @@ import hashlib
 import re
 import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 
+from tests.conftest import API_KEY, SCANNED
 from tests.fake_twill import FakeTwill
-from tests.http_thread import settings_for
+from tests.http_thread import serving, settings_for
 from twill_mcp.core.config import Settings
 
 SECRET = secrets.token_hex(32)
@@ -28,6 +31,47 @@ CONSENTED_KEY = "twk_consent_" + secrets.token_hex(20)
 OTHER_KEY = "twk_other_" + secrets.token_hex(20)
 LOOPBACK_CALLBACK = "http://127.0.0.1:43117/callback"
 CLAUDE_CODE = "https://claude.ai/oauth/claude-code-client-metadata"
+
+
+# What must never appear in any byte the service sends: the keys users paste, and the secret.
+NEVER_SHOWN = (CONSENTED_KEY, OTHER_KEY, SECRET)
+
+
+@dataclass
+class OAuthService:
+    fake: FakeTwill
+    settings: Settings
+    url: str
+    """The MCP endpoint."""
+
+    @property
+    def issuer(self) -> str:
+        assert self.settings.public_url is not None
+        return self.settings.public_url
+
+
+@contextmanager
+def running_oauth(fake: FakeTwill | None = None, **overrides: Any) -> Iterator[OAuthService]:
+    """The service in OAuth mode against a fake Twill that knows the consented and the other key."""
+    own = fake is None
+    fake = fake or FakeTwill(API_KEY, CONSENTED_KEY, OTHER_KEY).start()
+    settings = oauth_settings(fake, **overrides)
+    try:
+        with serving(settings) as url:
+            yield OAuthService(fake, settings, url)
+    finally:
+        if own:
+            fake.stop()
+
+
+def scan(response: httpx2.Response) -> None:
+    """Every response a test client receives: no key or secret in its headers or body."""
+    response.read()
+    text = str(response.headers) + response.text
+    for secret in NEVER_SHOWN:
+        assert secret not in text, f"a key or secret leaked in the answer to {response.request.url.path}"
+    SCANNED["results"] += 1
+    SCANNED["result_bytes"] += len(text.encode())
 
 
 def free_port() -> int:
@@ -86,7 +130,7 @@ def hidden_fields(page: str) -> dict[str, str]:
 
 def browser() -> httpx2.Client:
     """What stands in for the user's browser: it keeps cookies and does not follow redirects, so each is seen."""
-    return httpx2.Client(follow_redirects=False, timeout=30)
+    return httpx2.Client(follow_redirects=False, timeout=30, event_hooks={"response": [scan]})
 
 
 def open_consent(http: httpx2.Client, authorize: str) -> httpx2.Response:

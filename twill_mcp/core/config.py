@@ -59,6 +59,7 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_OAUTH_DCR": "oauth_dcr",
     "TWILL_MCP_OAUTH_CIMD": "oauth_cimd",
     "TWILL_MCP_OAUTH_REDIRECT_ALLOW": "oauth_redirect_allow",
+    "TWILL_MCP_OAUTH_CONSENT_ATTEMPTS": "oauth_consent_attempts",
     # The network's own conventions, read as settings rather than by trusting the whole environment.
     # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
     "HTTPS_PROXY": "https_proxy",
@@ -124,13 +125,16 @@ class Settings(BaseModel):
     )
     oauth_secrets: SecretStr | None = Field(None, description='The keyring "kid:hex,...": the first seals, all unseal.')
     # Defaults argued in the README: claude.ai refreshes unreliably, and Twill re-authorises every call anyway.
-    oauth_access_ttl: int = Field(86400, ge=60, le=31_536_000)
+    oauth_access_ttl: int = Field(86400, ge=1, le=31_536_000)
     oauth_refresh_ttl: int = Field(7_776_000, ge=60, le=31_536_000)
     oauth_grant_ttl: int = Field(15_552_000, ge=60, le=63_072_000)
     oauth_refresh_grace: int = Field(120, ge=0, le=600)
     oauth_dcr: Literal["allowlist", "open", "off"] = "allowlist"
     oauth_cimd: Literal["pinned", "off"] = "pinned"
     oauth_redirect_allow: tuple[str, ...] = ()
+    oauth_consent_attempts: int = Field(
+        10, ge=1, le=10_000, description="Keys the consent page checks per client address and minute."
+    )
 
     @field_validator(
         "toolsets",

@@ -28,7 +28,6 @@ from twill_mcp.transports.oauth.keycheck import KeyChecker, Verdict
 from twill_mcp.transports.oauth.provider import Provider
 from twill_mcp.transports.oauth.redirects import form_action_source, is_loopback_uri, shown_host
 
-ATTEMPTS_PER_MINUTE = 10
 MAX_ADDRESSES = 10_000
 COOKIE = "twill_consent"
 REFUSED = "Twill did not accept this API key. Check that you copied the whole key, from a cloud workspace."
@@ -39,7 +38,7 @@ MALFORMED = "That does not look like a Twill API key: paste the key alone, witho
 class AttemptLimit:
     """At most `per_minute` key checks per client address: the page must not be an oracle for guessing keys."""
 
-    def __init__(self, per_minute: int = ATTEMPTS_PER_MINUTE) -> None:
+    def __init__(self, per_minute: int) -> None:
         self._per_minute = per_minute
         self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
 

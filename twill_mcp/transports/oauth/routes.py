@@ -81,7 +81,7 @@ class OAuth:
         return challenge
 
 
-def build_oauth(settings: Settings, *, limit: AttemptLimit | None = None) -> OAuth:
+def build_oauth(settings: Settings) -> OAuth:
     # check_auth_mode made sure of both
     assert settings.public_url is not None
     assert settings.oauth_secrets is not None
@@ -128,7 +128,7 @@ def build_oauth(settings: Settings, *, limit: AttemptLimit | None = None) -> OAu
         resource_name=RESOURCE_NAME,
     )
     prm_handler = cors_middleware(ProtectedResourceMetadataHandler(prm).handle, ["GET", "OPTIONS"])
-    consent = ConsentPage(provider, check_key, limit or AttemptLimit())
+    consent = ConsentPage(provider, check_key, AttemptLimit(settings.oauth_consent_attempts))
     authenticator = ClientAuthenticator(provider)
     token = ResourceCheckedTokens(provider, authenticator)
     routes = [
