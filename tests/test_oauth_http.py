@@ -567,15 +567,33 @@ async def test_a_tool_call_with_the_token_reaches_twill_with_the_consented_key(
     assert request.headers["authorization"] == f"Bearer {CONSENTED_KEY}"
 
 
-async def test_a_tool_call_after_the_key_was_revoked_at_twill_is_unauthorized(oauth_service: OAuthService) -> None:
+async def doomed_grant(service: OAuthService) -> dict[str, str]:
+    """Tokens for a key that Twill then revokes."""
     doomed = "twk_doomed_" + secrets.token_hex(16)
-    oauth_service.fake.admit(doomed)
+    service.fake.admit(doomed)
     with browser() as http:
-        tokens = sign_in(http, oauth_service.issuer, register(http, oauth_service.issuer), key=doomed)
-    oauth_service.fake.revoke(doomed)
+        tokens = sign_in(http, service.issuer, register(http, service.issuer), key=doomed)
+    service.fake.revoke(doomed)
+    return tokens
+
+
+async def test_a_tool_call_after_the_key_was_revoked_at_twill_says_to_reconnect(oauth_service: OAuthService) -> None:
+    tokens = await doomed_grant(oauth_service)
     async with mcp_client(oauth_service.url, MODERN, {"Authorization": f"Bearer {tokens['access_token']}"}) as client:
         result = await call(client, "get_current_user", {})
-    assert error_of(result)["status"] == 401
+    error = error_of(result)
+    assert error["status"] == 401
+    assert "reconnect the Twill connector" in error["hint"]
+
+
+async def test_a_key_revoked_at_twill_ends_the_grant_so_the_next_request_is_challenged(
+    oauth_service: OAuthService,
+) -> None:
+    tokens = await doomed_grant(oauth_service)
+    async with mcp_client(oauth_service.url, MODERN, {"Authorization": f"Bearer {tokens['access_token']}"}) as client:
+        await call(client, "get_current_user", {})
+    with browser() as http:
+        assert list_tools(oauth_service, http, tokens["access_token"]).status_code == 401
 
 
 def test_two_users_tokens_each_reach_twill_with_their_own_key(oauth_service: OAuthService, http: httpx2.Client) -> None:

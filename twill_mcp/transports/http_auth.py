@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from mcp.server.context import ServerRequestContext
@@ -31,6 +32,8 @@ from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
 
 CALLER_KEY = "twill_mcp.caller_key"
+# With `--auth oauth`: what ends the caller's grant, for when Twill refuses its key.
+CALLER_GRANT_END = "twill_mcp.caller_grant_end"
 
 
 def bearer(headers: Headers) -> str | None:
@@ -65,11 +68,11 @@ class InboundAuth:
             return
         presented = bearer(Headers(scope=scope))
         if self._oauth is not None:
-            key = self._oauth.key_of(presented) if presented else None
-            if key is None:
+            grant = self._oauth.grant_of(presented) if presented else None
+            if grant is None:
                 await _send_401(self._oauth.challenge(presented is not None), _OAUTH_REFUSAL, send)
                 return
-            scope[CALLER_KEY] = key
+            scope[CALLER_KEY], scope[CALLER_GRANT_END] = grant
             await self._app(scope, receive, send)
             return
         problem = self._problem(presented)
@@ -94,7 +97,9 @@ class InboundAuth:
 class OAuthBearer(Protocol):
     """What `InboundAuth` asks of the OAuth mode: the key sealed in a token, and the challenge to send instead."""
 
-    def key_of(self, token: str) -> SecretStr | None: ...
+    def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], None]] | None:
+        """The key sealed in the token, and what ends its grant; None for anything but a valid access token."""
+        ...
 
     def challenge(self, token_sent: bool) -> str: ...
 
@@ -129,8 +134,8 @@ def credentials_for(settings: Settings) -> CredentialsFor:
         def from_request(ctx: ServerRequestContext[Any]) -> Credentials:
             # InboundAuth let the request in only with a key, so a missing one here means no HTTP
             # request at all: then there is no caller's key, and the server's is not a substitute.
-            key = ctx.request.scope.get(CALLER_KEY) if ctx.request is not None else None
-            return Credentials(key, traceparent_of(ctx))
+            scope = ctx.request.scope if ctx.request is not None else {}
+            return Credentials(scope.get(CALLER_KEY), traceparent_of(ctx), on_refused=scope.get(CALLER_GRANT_END))
 
         return from_request
 

@@ -27,8 +27,10 @@ from twill_mcp.core.errors import MissingApiKey, ToolCallError, UpstreamUnreacha
 from twill_mcp.core.network import mask, route, tls_context
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.outcomes import (
+    GRANT_ENDED_HINT,
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
+    UNAUTHORIZED,
     Effect,
     backoff,
     lost,
@@ -248,7 +250,11 @@ class TwillHttp:
                         answer = Answer(request.path, response, self._settings.max_response_bytes, deadline, scrub)
                         if 200 <= status < 300:
                             return await reader.success(answer, arguments or {}, progress)
-                        raise reader.failure(await answer.read())
+                        failure = reader.failure(await answer.read())
+                        if status == UNAUTHORIZED and credentials.on_refused is not None:
+                            credentials.on_refused()
+                            failure.hint = GRANT_ENDED_HINT
+                        raise failure
             except _Retry as retry:
                 wait, why = retry.wait, retry.why
             except TimeoutError:

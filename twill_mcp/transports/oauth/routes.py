@@ -10,6 +10,7 @@ to revoke, which public clients do not have.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import time
@@ -69,9 +70,11 @@ class OAuth:
         """Paths a client reaches without a bearer token: every OAuth endpoint."""
         return frozenset(route.path for route in self.routes)
 
-    def key_of(self, token: str) -> SecretStr | None:
+    def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], None]] | None:
         access = self.provider.access(token)
-        return access.twill_key if access is not None else None
+        if access is None:
+            return None
+        return access.twill_key, functools.partial(self.provider.revoke_family, access.family)
 
     def challenge(self, token_sent: bool) -> str:
         """RFC 6750 §3 with RFC 9728's pointer to the metadata, and the scope to ask for (the SDK omits it)."""
