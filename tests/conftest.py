@@ -18,6 +18,8 @@ import json
 import logging
 import random
 import secrets
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -95,6 +97,21 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
     fake = FakeTwill(API_KEY).start()
     yield fake
     fake.stop()
+
+
+INTEROP = Path(__file__).parent / "interop"
+
+
+@pytest.fixture(scope="session")
+def ts_interop() -> Path:
+    """tests/interop with the official TypeScript SDK installed (npm ci on first use), for its Node.js harnesses."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to run the TypeScript SDK client")
+    if not (INTEROP / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=300
+        )
+    return INTEROP
 
 
 @pytest.fixture(scope="module")
