@@ -62,7 +62,7 @@ SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test that starts a server process is slow wherever it stands: the fast tier leaves it out.
     for item in items:
-        if "over_stdio" in getattr(item, "fixturenames", ()):
+        if {"over_stdio", "redis_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -100,6 +100,38 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
 
 
 INTEROP = Path(__file__).parent / "interop"
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server (Debian's) on a free loopback port, nothing persisted; its URL."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is needed (apt-get install redis-server); .ci/run installs it")
+    pytest.importorskip("redis")
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as probe:
+                probe.sendall(b"PING\r\n")
+                if probe.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
 
 
 @pytest.fixture(scope="session")

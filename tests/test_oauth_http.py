@@ -660,7 +660,7 @@ def oauth_mode(**values: object) -> Settings:
         ({"public_url": ""}, "TWILL_MCP_PUBLIC_URL"),
         ({"oauth_secrets": ""}, "openssl rand -hex 32"),
         ({"allowed_hosts": "other.example.com"}, "--allowed-hosts"),
-        ({"workers": 2}, "--workers must be 1"),
+        ({"workers": 2}, "--workers above 1 needs TWILL_MCP_REDIS_URL"),
         ({"http_token": "inbound_" + secrets.token_hex(8)}, "TWILL_MCP_HTTP_TOKEN applies to --auth env only"),
     ],
     ids=["no-public-url", "no-secret", "host-not-allowed", "workers", "http-token"],

@@ -12,7 +12,9 @@ from pydantic import AnyUrl, SecretStr
 from twill_mcp.transports.oauth.clients import Clients, RegistrationRefused
 from twill_mcp.transports.oauth.redirects import acceptable, allowed_for_registration, form_action_source, matches
 from twill_mcp.transports.oauth.sealing import Keyring
-from twill_mcp.transports.oauth.store import MemoryStore
+from twill_mcp.transports.oauth.store import GrantStore, MemoryStore, RedisStore
+
+pytestmark = pytest.mark.anyio
 
 PINNED = json.loads(resources.files("twill_mcp").joinpath("data/oauth-clients.json").read_text("utf-8"))
 ALLOWLIST = tuple(PINNED["dcr_allowlist"]["redirect_uris"])
@@ -154,49 +156,79 @@ class Clock:
         return self.now
 
 
-def test_each_refresh_moves_the_family_to_the_next_generation() -> None:
-    store = MemoryStore()
-    assert store.rotate("f", 0, grace=120, ttl=1000) == 1
-    assert store.rotate("f", 1, grace=120, ttl=1000) == 2
-
-
-def test_the_previous_generation_refreshes_again_within_the_grace() -> None:
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.slow)])
+def clock_and_store(request: pytest.FixtureRequest) -> tuple[Clock, GrantStore]:
+    """Each store, with the same oracle: the one in this process and the one in a real Redis."""
     clock = Clock()
-    store = MemoryStore(clock)
-    assert store.rotate("f", 0, grace=120, ttl=1000) == 1
+    if request.param == "memory":
+        return clock, MemoryStore(clock)
+    # One server for the session: each test uses ids of its own.
+    url = request.getfixturevalue("redis_server")
+    return clock, RedisStore(url, clock)
+
+
+def family() -> str:
+    return secrets.token_hex(8)
+
+
+async def test_each_refresh_moves_the_family_to_the_next_generation(clock_and_store: tuple[Clock, GrantStore]) -> None:
+    _, store = clock_and_store
+    f = family()
+    assert await store.rotate(f, 0, grace=120, ttl=1000) == 1
+    assert await store.rotate(f, 1, grace=120, ttl=1000) == 2
+
+
+async def test_the_previous_generation_refreshes_again_within_the_grace(
+    clock_and_store: tuple[Clock, GrantStore],
+) -> None:
+    clock, store = clock_and_store
+    f = family()
+    assert await store.rotate(f, 0, grace=120, ttl=1000) == 1
     clock.now += 60
-    assert store.rotate("f", 0, grace=120, ttl=1000) == 1
-    assert not store.revoked("f")
+    assert await store.rotate(f, 0, grace=120, ttl=1000) == 1
+    assert not await store.revoked(f)
 
 
-def test_the_previous_generation_after_the_grace_revokes_the_family() -> None:
-    clock = Clock()
-    store = MemoryStore(clock)
-    store.rotate("f", 0, grace=120, ttl=1000)
+async def test_the_previous_generation_after_the_grace_revokes_the_family(
+    clock_and_store: tuple[Clock, GrantStore],
+) -> None:
+    clock, store = clock_and_store
+    f = family()
+    await store.rotate(f, 0, grace=120, ttl=1000)
     clock.now += 121
-    assert store.rotate("f", 0, grace=120, ttl=1000) is None
-    assert store.revoked("f")
+    assert await store.rotate(f, 0, grace=120, ttl=1000) is None
+    assert await store.revoked(f)
 
 
-def test_an_older_generation_revokes_the_family_at_once() -> None:
-    store = MemoryStore()
+async def test_an_older_generation_revokes_the_family_at_once(clock_and_store: tuple[Clock, GrantStore]) -> None:
+    _, store = clock_and_store
+    f = family()
     for generation in range(3):
-        store.rotate("f", generation, grace=120, ttl=1000)
-    assert store.rotate("f", 1, grace=120, ttl=1000) is None
-    assert store.rotate("f", 3, grace=120, ttl=1000) is None
+        await store.rotate(f, generation, grace=120, ttl=1000)
+    assert await store.rotate(f, 1, grace=120, ttl=1000) is None
+    assert await store.rotate(f, 3, grace=120, ttl=1000) is None
 
 
-def test_a_code_is_claimed_once() -> None:
-    store = MemoryStore()
-    assert store.claim("jti", 120)
-    assert not store.claim("jti", 120)
+async def test_a_code_is_claimed_once(clock_and_store: tuple[Clock, GrantStore]) -> None:
+    _, store = clock_and_store
+    jti = family()
+    assert await store.claim(jti, 120)
+    assert not await store.claim(jti, 120)
 
 
-def test_a_revocation_is_forgotten_only_after_its_ttl() -> None:
+async def test_a_revoked_family_stays_revoked(clock_and_store: tuple[Clock, GrantStore]) -> None:
+    _, store = clock_and_store
+    f = family()
+    await store.revoke(f, 1000)
+    assert await store.revoked(f)
+    assert await store.rotate(f, 0, grace=120, ttl=1000) is None
+
+
+async def test_a_revocation_in_this_process_is_forgotten_only_after_its_ttl() -> None:
     clock = Clock()
     store = MemoryStore(clock)
-    store.revoke("f", ttl=100)
+    await store.revoke("f", ttl=100)
     clock.now += 99
-    assert store.revoked("f")
+    assert await store.revoked("f")
     clock.now += 2
-    assert not store.revoked("f")
+    assert not await store.revoked("f")

@@ -60,6 +60,7 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_OAUTH_CIMD": "oauth_cimd",
     "TWILL_MCP_OAUTH_REDIRECT_ALLOW": "oauth_redirect_allow",
     "TWILL_MCP_OAUTH_CONSENT_ATTEMPTS": "oauth_consent_attempts",
+    "TWILL_MCP_REDIS_URL": "redis_url",
     # The network's own conventions, read as settings rather than by trusting the whole environment.
     # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
     "HTTPS_PROXY": "https_proxy",
@@ -73,7 +74,9 @@ ENVIRONMENT: dict[str, str] = {
 
 
 # Settings that hold a secret: passed on only through the environment they came from, scrubbed from logs.
-SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy", "oauth_secrets")
+SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy", "oauth_secrets", "redis_url")
+# Secret URLs: of these only the user:password part is scrubbed, so that logs still say which host.
+SECRET_URL_FIELDS = ("https_proxy", "http_proxy", "redis_url")
 # The OAuth secret's three spellings; `read_oauth_secrets` turns each into the keyring form "kid:hex,...".
 OAUTH_SECRET_VARIABLES = ("TWILL_MCP_OAUTH_SECRETS", "TWILL_MCP_OAUTH_SECRET", "TWILL_MCP_OAUTH_SECRET_FILE")
 # The key id a lone TWILL_MCP_OAUTH_SECRET seals under: rotating means naming it in the keyring, "k2:<new>,k1:<old>".
@@ -132,6 +135,9 @@ class Settings(BaseModel):
     oauth_dcr: Literal["allowlist", "open", "off"] = "allowlist"
     oauth_cimd: Literal["pinned", "off"] = "pinned"
     oauth_redirect_allow: tuple[str, ...] = ()
+    redis_url: SecretStr | None = Field(
+        None, description="Where OAuth's shared state lives (redis:// or rediss://), for workers and replicas."
+    )
     oauth_consent_attempts: int = Field(
         10, ge=1, le=10_000, description="Keys the consent page checks per client address and minute."
     )
@@ -208,6 +214,20 @@ class Settings(BaseModel):
             return ",".join(f"{kid}:{secret.hex()}" for kid, secret in parse_keyring(value)) if value.strip() else None
         return value
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+                raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            return text
+        return value
+
     @field_validator("oauth_cimd", "oauth_dcr", mode="before")
     @classmethod
     def _lower_oauth(cls, value: Any) -> Any:
@@ -243,7 +263,7 @@ class Settings(BaseModel):
             if name == "oauth_secrets":
                 # Each secret alone too: a log line could quote one entry of the keyring.
                 texts += [text, *(entry.partition(":")[2] for entry in text.split(","))]
-            elif not name.endswith("_proxy"):
+            elif name not in SECRET_URL_FIELDS:
                 texts.append(text)
             elif userinfo := urlsplit(text).netloc.rpartition("@")[0]:
                 # Only the credentials: the proxy's host is worth seeing in a log line.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ class Credentials:
     api_key: SecretStr | None
     traceparent: str | None = None
     """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
-    on_refused: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    on_refused: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
     """Called when Twill refuses the key (401): for a key from an OAuth grant, the grant ends, so the host is sent
     through sign-in again instead of the model meeting the same error on every call."""
     _digest: str = field(init=False, repr=False, compare=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -99,12 +100,14 @@ def check_oauth(settings: Settings) -> None:
             f"TWILL_MCP_PUBLIC_URL's host {host} is not in --allowed-hosts (TWILL_MCP_ALLOWED_HOSTS): add "
             f"{host},{host}:* so requests for it are not refused as DNS rebinding"
         )
-    if settings.workers > 1:
-        # Used codes, revoked grants and refresh generations are kept in the process (oauth/store.py).
+    if settings.workers > 1 and settings.redis_url is None:
+        # Used codes, revoked grants and refresh generations must be agreed on (oauth/store.py).
         raise ConfigError(
-            "--auth oauth keeps used codes and revoked grants in the process, so --workers must be 1: run one "
-            "worker per replica (a shared store for several is not built yet)"
+            "--auth oauth with --workers above 1 needs TWILL_MCP_REDIS_URL (e.g. redis://localhost:6379/0, and "
+            "pip install 'twill-mcp[redis]'): workers must share used codes and revoked grants"
         )
+    if settings.redis_url is not None and importlib.util.find_spec("redis") is None:
+        raise ConfigError("TWILL_MCP_REDIS_URL needs the redis client: pip install 'twill-mcp[redis]'")
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:

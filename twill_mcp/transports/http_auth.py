@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcp.server.context import ServerRequestContext
 from pydantic import SecretStr
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
+from twill_mcp.transports.oauth.store import StoreUnavailable
 
 CALLER_KEY = "twill_mcp.caller_key"
 # With `--auth oauth`: what ends the caller's grant, for when Twill refuses its key.
@@ -68,7 +70,16 @@ class InboundAuth:
             return
         presented = bearer(Headers(scope=scope))
         if self._oauth is not None:
-            grant = self._oauth.grant_of(presented) if presented else None
+            try:
+                grant = await self._oauth.grant_of(presented) if presented else None
+            except StoreUnavailable:
+                # Not a 401: that would send the host through sign-in again for a store's hiccup.
+                await JSONResponse(
+                    {"error": "twill-mcp cannot check tokens right now; send this request again"},
+                    status_code=503,
+                    headers={"Retry-After": "1"},
+                )(scope, receive, send)
+                return
             if grant is None:
                 await _send_401(self._oauth.challenge(presented is not None), _OAUTH_REFUSAL, send)
                 return
@@ -97,7 +108,7 @@ class InboundAuth:
 class OAuthBearer(Protocol):
     """What `InboundAuth` asks of the OAuth mode: the key sealed in a token, and the challenge to send instead."""
 
-    def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], None]] | None:
+    async def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], Awaitable[None]]] | None:
         """The key sealed in the token, and what ends its grant; None for anything but a valid access token."""
         ...
 

@@ -252,7 +252,7 @@ class TwillHttp:
                             return await reader.success(answer, arguments or {}, progress)
                         failure = reader.failure(await answer.read())
                         if status == UNAUTHORIZED and credentials.on_refused is not None:
-                            credentials.on_refused()
+                            await credentials.on_refused()
                             failure.hint = GRANT_ENDED_HINT
                         raise failure
             except _Retry as retry:

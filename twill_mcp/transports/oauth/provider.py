@@ -166,7 +166,7 @@ class Provider:
         self, client: OAuthClientInformationFull, authorization_code: Code
     ) -> OAuthToken:
         # Claimed only now, after the SDK checked the PKCE verifier: a wrong verifier does not burn the code.
-        if not self.store.claim(authorization_code.jti, CODE_SECONDS * 2):
+        if not await self.store.claim(authorization_code.jti, CODE_SECONDS * 2):
             raise TokenError("invalid_grant", "authorization code was already used")
         now = int(time.time())
         family = secrets.token_urlsafe(12)
@@ -190,7 +190,7 @@ class Provider:
         payload = self.keyring.open(Purpose.REFRESH, refresh_token)
         if payload is None or payload["cid"] != client.client_id or payload["aud"] != self.resource:
             return None
-        if self.store.revoked(payload["fam"]):
+        if await self.store.revoked(payload["fam"]):
             return None
         return Refresh(
             token=refresh_token,
@@ -209,7 +209,7 @@ class Provider:
         self, client: OAuthClientInformationFull, refresh_token: Refresh, scopes: list[str]
     ) -> OAuthToken:
         lifetimes = self.lifetimes
-        generation = self.store.rotate(
+        generation = await self.store.rotate(
             refresh_token.family, refresh_token.generation, lifetimes.grace, lifetimes.longest
         )
         if generation is None:
@@ -217,7 +217,7 @@ class Provider:
         key = refresh_token.twill_key.get_secret_value()
         # Only a definite no from Twill ends the grant: when Twill is busy, every tool call is checked by it anyway.
         if (await self._check_key(key)).verdict is Verdict.REFUSED:
-            self.revoke_family(refresh_token.family)
+            await self.revoke_family(refresh_token.family)
             raise TokenError("invalid_grant", "Twill no longer accepts the API key; connect again with a current key")
         return self._tokens(
             key,
@@ -259,12 +259,12 @@ class Provider:
     # -- the bearer on /mcp, and /revoke --------------------------------------------------------------
 
     async def load_access_token(self, token: str) -> Access | None:
-        return self.access(token)
+        return await self.access(token)
 
-    def access(self, token: str) -> Access | None:
+    async def access(self, token: str) -> Access | None:
         """The access token a request carries, if it is one of ours, for this resource, and not revoked."""
         payload = self.keyring.open(Purpose.ACCESS, token)
-        if payload is None or payload["aud"] != self.resource or self.store.revoked(payload["fam"]):
+        if payload is None or payload["aud"] != self.resource or await self.store.revoked(payload["fam"]):
             return None
         return Access(
             token=token,
@@ -286,7 +286,7 @@ class Provider:
         return None
 
     async def revoke_token(self, token: Access | Refresh) -> None:
-        self.revoke_family(token.family)
+        await self.revoke_family(token.family)
 
-    def revoke_family(self, family: str) -> None:
-        self.store.revoke(family, self.lifetimes.longest)
+    async def revoke_family(self, family: str) -> None:
+        await self.store.revoke(family, self.lifetimes.longest)

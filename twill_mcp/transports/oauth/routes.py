@@ -47,13 +47,14 @@ from twill_mcp.transports.oauth.consent import AttemptLimit, ConsentPage
 from twill_mcp.transports.oauth.keycheck import KeyChecker
 from twill_mcp.transports.oauth.provider import CONSENT_PATH, Lifetimes, Provider
 from twill_mcp.transports.oauth.sealing import Keyring
-from twill_mcp.transports.oauth.store import MemoryStore
+from twill_mcp.transports.oauth.store import MemoryStore, RedisStore, StoreUnavailable
 from twill_mcp.upstream.http import TwillHttp
 
 PRM_ROOT = "/.well-known/oauth-protected-resource"
 ASM_PATH = "/.well-known/oauth-authorization-server"
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+UNAVAILABLE = {"error": "temporarily_unavailable", "error_description": "the shared store did not answer; try again"}
 RESOURCE_NAME = "Twill (twill-mcp)"
 
 
@@ -70,8 +71,8 @@ class OAuth:
         """Paths a client reaches without a bearer token: every OAuth endpoint."""
         return frozenset(route.path for route in self.routes)
 
-    def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], None]] | None:
-        access = self.provider.access(token)
+    async def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], Awaitable[None]]] | None:
+        access = await self.provider.access(token)
         if access is None:
             return None
         return access.twill_key, functools.partial(self.provider.revoke_family, access.family)
@@ -113,7 +114,7 @@ def build_oauth(settings: Settings) -> OAuth:
         resource=issuer + settings.path,
         keyring=keyring,
         clients=clients,
-        store=MemoryStore(),
+        store=RedisStore(settings.redis_url.get_secret_value()) if settings.redis_url else MemoryStore(),
         check_key=check_key,
         lifetimes=Lifetimes(
             access=settings.oauth_access_ttl,
@@ -203,7 +204,10 @@ class ResourceCheckedTokens(TokenHandler):
         if isinstance(resource, str) and not provider.for_us(resource):
             body = {"error": "invalid_target", "error_description": "resource must be this MCP server's URL"}
             return JSONResponse(body, status_code=400, headers=NO_STORE)
-        response: Response = await super().handle(request)
+        try:
+            response: Response = await super().handle(request)
+        except StoreUnavailable:
+            return JSONResponse(UNAVAILABLE, status_code=503, headers={**NO_STORE, "Retry-After": "1"})
         return response
 
 
@@ -268,6 +272,9 @@ class Revocation:
                 )
         family = self.provider.family_of(token, client.client_id or "")
         if family is not None:
-            self.provider.revoke_family(family)
+            try:
+                await self.provider.revoke_family(family)
+            except StoreUnavailable:
+                return JSONResponse(UNAVAILABLE, status_code=503, headers={**NO_STORE, "Retry-After": "1"})
         # 200 whatever the token was (RFC 7009 §2.2): the answer says nothing about tokens it does not know.
         return Response(status_code=200, headers=NO_STORE)
