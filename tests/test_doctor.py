@@ -181,3 +181,39 @@ def test_oauth_mode_without_a_public_url_or_secret_is_one_problem_with_its_fixes
     (oauth,) = [line for line in problems(lines) if "OAuth" in line]
     assert "TWILL_MCP_PUBLIC_URL" in oauth
     assert "openssl rand -hex 32" in oauth
+
+
+def oauth_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    monkeypatch.setenv("TWILL_MCP_PUBLIC_URL", "https://mcp.example.com")
+    monkeypatch.setenv("TWILL_MCP_OAUTH_SECRET", "ab" * 32)
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_oauth_mode_without_redis_says_its_state_is_this_processs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    _, lines = doctor(capsys, "--sandbox")
+    assert any(line.startswith("ok   shared state: in this process") for line in lines)
+
+
+def test_an_unreachable_redis_is_a_problem_naming_the_url_without_its_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("redis")
+    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=f"redis://user:hunter2pass@127.0.0.1:{closed_port()}/0")
+    code, lines = doctor(capsys, "--sandbox")
+    assert code == 1
+    (shared,) = [line for line in problems(lines) if "shared state" in line]
+    assert "did not answer" in shared
+    assert "hunter2pass" not in "\n".join(lines)
+
+
+def test_a_reachable_redis_is_reported_as_answering(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_server: str
+) -> None:
+    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=redis_server)
+    _, lines = doctor(capsys, "--sandbox")
+    assert f"ok   shared state: Redis at {redis_server} answers" in lines

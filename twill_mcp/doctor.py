@@ -73,7 +73,7 @@ def diagnose(
     configure_logging("ERROR", secrets=settings.secrets())
     checks.append(_key_check(settings, env, sandboxed))
     if settings.auth == "oauth":
-        checks.append(_oauth_check(settings))
+        checks += [_oauth_check(settings), _shared_state_check(settings)]
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_proxy_check(settings, env, sandboxed))
     checks.append(Check("TLS trust", trust_source(settings.ssl_cert_file)))
@@ -109,6 +109,24 @@ def _oauth_check(settings: Settings) -> Check:
     assert settings.oauth_secrets is not None
     kids = [entry.partition(":")[0] for entry in settings.oauth_secrets.get_secret_value().split(",")]
     return Check("OAuth", f"issuer {settings.public_url}; sealing with {kids[0]}, opening {', '.join(kids)}")
+
+
+def _shared_state_check(settings: Settings) -> Check:
+    """Where OAuth's used codes and revoked grants live, and whether that store answers."""
+    if settings.redis_url is None:
+        where = "in this process (one process per replica; a revocation does not reach other replicas)"
+        return Check("shared state", where)
+    from twill_mcp.transports.oauth.store import RedisStore, StoreUnavailable
+
+    shown = mask(settings.redis_url.get_secret_value())
+    try:
+        anyio.run(RedisStore(settings.redis_url.get_secret_value()).ping)
+    except StoreUnavailable as exc:
+        fix = "check TWILL_MCP_REDIS_URL and that Redis is running and reachable"
+        return Check("shared state", f"Redis at {shown} did not answer ({exc}) — fix: {fix}", problem=True)
+    except ImportError:
+        return Check("shared state", "the redis client is missing — fix: pip install 'twill-mcp[redis]'", problem=True)
+    return Check("shared state", f"Redis at {shown} answers")
 
 
 def _proxy_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
