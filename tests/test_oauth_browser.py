@@ -7,7 +7,6 @@ blocked, and that a refused key is not put back into the field.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,25 +29,12 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _servers_stop() -> Iterator[None]:
     yield
     stopped_cleanly()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's chromium is needed (apt-get install chromium); .ci/run installs it")
-    with playwright_sync.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
