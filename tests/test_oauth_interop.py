@@ -1,19 +1,29 @@
-"""OAuth clients nobody here wrote, on real sockets: the official TypeScript SDK client (Node.js) discovers,
+"""OAuth clients nobody here wrote, on real sockets: the official TypeScript SDK client (Node.js), and
+mcp-remote (npm; the stdio bridge Claude Desktop users put in front of remote servers). Each discovers,
 registers or uses a pinned client id, goes through the consent page, and calls a tool that reaches Twill with
 the consented key."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.conftest import INTEROP, call
 from tests.http_thread import stopped_cleanly
-from tests.oauth_harness import CLAUDE_CODE, CONSENTED_KEY, OAuthService
+from tests.oauth_harness import CLAUDE_CODE, CONSENTED_KEY, OAuthService, browser, free_port, open_consent, submit
 
 pytestmark = pytest.mark.slow
 CALLBACK = "http://localhost:43119/callback"
@@ -55,3 +65,56 @@ def test_the_typescript_client_uses_a_pinned_client_id_metadata_document(
     out = run_ts_oauth(ts_interop, oauth_service, clientMetadataUrl=CLAUDE_CODE)
     assert out["clientId"] == CLAUDE_CODE
     assert not out["result"].get("isError")
+
+
+REMOTE = INTEROP / "remote"
+REMOTE_PROXY = REMOTE / "node_modules" / "mcp-remote" / "dist" / "proxy.js"
+
+
+@pytest.fixture(scope="module")
+def mcp_remote() -> Path:
+    """mcp-remote 0.15.1, pinned in tests/interop/remote (npm ci on first use)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to run mcp-remote")
+    if not REMOTE_PROXY.is_file():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=REMOTE, check=True, capture_output=True, timeout=300
+        )
+    return REMOTE_PROXY
+
+
+def consent_when_asked(log: Path) -> None:
+    """The user's part: mcp-remote prints the authorization URL (its browser cannot open here); the page is
+    approved with the key, and the browser's redirect lands on mcp-remote's own callback listener."""
+    for _ in range(600):
+        found = re.search(r"(http://127\.0\.0\.1:\d+/authorize\?\S+)", log.read_text(errors="replace"))
+        if found:
+            break
+        time.sleep(0.05)  # mcp-remote gives no signal but its log line
+    else:
+        raise AssertionError("mcp-remote printed no authorization URL:\n" + log.read_text(errors="replace"))
+    with browser() as http:
+        approved = submit(http, open_consent(http, found.group(1)), CONSENTED_KEY)
+    assert httpx2.get(approved.headers["location"], timeout=30).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_mcp_remote_registers_consents_and_bridges_a_tool_call_with_the_consented_key(
+    mcp_remote: Path, oauth_service: OAuthService, tmp_path: Path
+) -> None:
+    log = tmp_path / "mcp-remote.log"
+    env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    # Its token files go to the test's directory; BROWSER=true makes "opening the browser" a no-op.
+    env |= {"MCP_REMOTE_CONFIG_DIR": str(tmp_path / "mcp-auth"), "BROWSER": "true"}
+    command = [str(mcp_remote), oauth_service.url, str(free_port()), "--allow-http"]
+    params = StdioServerParameters(command="node", args=command, env=env)
+    oauth_service.fake.reset()
+    with log.open("w", encoding="utf-8") as errlog:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, consent_when_asked, log)
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                result = await call(client, "get_current_user", {})
+    assert not result.is_error
+    assert oauth_service.fake.requests[-1].headers["authorization"] == f"Bearer {CONSENTED_KEY}"
+    stored = "".join(path.read_text(errors="replace") for path in (tmp_path / "mcp-auth").rglob("*") if path.is_file())
+    assert CONSENTED_KEY not in log.read_text(errors="replace") + stored
