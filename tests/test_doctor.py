@@ -217,3 +217,14 @@ def test_a_reachable_redis_is_reported_as_answering(
     oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=redis_server)
     _, lines = doctor(capsys, "--sandbox")
     assert f"ok   shared state: Redis at {redis_server} answers" in lines
+
+
+def test_oauth_mode_names_the_pinned_clients_and_how_old_their_copies_are(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    _, lines = doctor(capsys, "--sandbox")
+    (pinned,) = [line for line in lines if "pinned clients" in line]
+    assert "claude.ai" in pinned
+    assert "chatgpt.com" in pinned
+    assert "the oldest copied 2026-" in pinned

@@ -232,3 +232,9 @@ async def test_a_revocation_in_this_process_is_forgotten_only_after_its_ttl() ->
     assert await store.revoked("f")
     clock.now += 2
     assert not await store.revoked("f")
+
+
+def test_a_registration_with_too_many_redirect_uris_is_refused() -> None:
+    many = [f"http://localhost:{port}/cb" for port in range(1000, 1011)]
+    with pytest.raises(RegistrationRefused, match="at most 10"):
+        clients().register({"redirect_uris": many})

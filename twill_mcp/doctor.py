@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import anyio
@@ -73,7 +74,7 @@ def diagnose(
     configure_logging("ERROR", secrets=settings.secrets())
     checks.append(_key_check(settings, env, sandboxed))
     if settings.auth == "oauth":
-        checks += [_oauth_check(settings), _shared_state_check(settings)]
+        checks += [_oauth_check(settings), _shared_state_check(settings), _pinned_clients_check(settings)]
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_proxy_check(settings, env, sandboxed))
     checks.append(Check("TLS trust", trust_source(settings.ssl_cert_file)))
@@ -109,6 +110,28 @@ def _oauth_check(settings: Settings) -> Check:
     assert settings.oauth_secrets is not None
     kids = [entry.partition(":")[0] for entry in settings.oauth_secrets.get_secret_value().split(",")]
     return Check("OAuth", f"issuer {settings.public_url}; sealing with {kids[0]}, opening {', '.join(kids)}")
+
+
+# Vendors change their callbacks every few months; a copy older than this deserves a look.
+PINNED_STALE_DAYS = 120
+
+
+def _pinned_clients_check(settings: Settings) -> Check:
+    """How old the pinned Client ID Metadata Documents are: a vendor's new callback fails until they are updated."""
+    from twill_mcp.transports.oauth.clients import pinned_documents
+
+    if settings.oauth_cimd == "off":
+        return Check("pinned clients", "off (TWILL_MCP_OAUTH_CIMD=off): clients register dynamically")
+    documents = pinned_documents()
+    oldest = min(date.fromisoformat(document["copied"]) for document in documents)
+    age = (date.today() - oldest).days
+    text = (
+        f"{len(documents)} ({', '.join(d['verified_as'] for d in documents)}), the oldest copied {oldest} ({age} days)"
+    )
+    if age > PINNED_STALE_DAYS:
+        fix = "check the vendors' documents for new redirect URIs, or update twill-mcp"
+        return Check("pinned clients", f"{text} — fix: {fix}", problem=True)
+    return Check("pinned clients", text)
 
 
 def _shared_state_check(settings: Settings) -> Check:

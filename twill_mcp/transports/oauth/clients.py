@@ -30,6 +30,8 @@ GRANT_TYPES = ["authorization_code", "refresh_token"]
 # claude.ai's DCR asks for client_secret_post; CIMD and most native clients are public ("none").
 # client_secret_basic is not offered: the SDK's authenticator wants client_id in the form even then.
 AUTH_METHODS = ("none", "client_secret_post")
+MAX_REDIRECT_URIS = 10
+MAX_REDIRECT_URI_LENGTH = 512
 
 
 class ResolvedClient(OAuthClientInformationFull):
@@ -79,7 +81,7 @@ class RegistrationRefused(Exception):
 class Clients:
     def __init__(self, keyring: Keyring, *, cimd: str, dcr: str, extra_redirects: tuple[str, ...]) -> None:
         self._keyring = keyring
-        data = json.loads(resources.files("twill_mcp").joinpath("data").joinpath(CLIENTS_FILE).read_text("utf-8"))
+        data = _clients_file()
         self._pinned = {entry["client_id"]: entry for entry in data["clients"]} if cimd != "off" else {}
         self._allowlist = (*data["dcr_allowlist"]["redirect_uris"], *extra_redirects)
         self._dcr = dcr
@@ -100,6 +102,12 @@ class Clients:
         uris = metadata.get("redirect_uris")
         if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
             raise RegistrationRefused("invalid_redirect_uri", "redirect_uris must be a non-empty list of URIs")
+        # The client id carries them all, and travels in every URL and token of the client: keep it small.
+        if len(uris) > MAX_REDIRECT_URIS or any(len(uri) > MAX_REDIRECT_URI_LENGTH for uri in uris):
+            raise RegistrationRefused(
+                "invalid_redirect_uri",
+                f"at most {MAX_REDIRECT_URIS} redirect URIs of at most {MAX_REDIRECT_URI_LENGTH} characters each",
+            )
         open_https = self._dcr == "open"
         # One refused URI refuses the registration; none is named, so nothing the caller sent is echoed.
         if not all(allowed_for_registration(uri, self._allowlist, open_https=open_https) for uri in uris):
@@ -154,6 +162,13 @@ class Clients:
             scope=" ".join(SCOPES),
         )
 
-    def pinned(self) -> list[dict[str, Any]]:
-        """The pinned documents, for `doctor` and the tests."""
-        return list(self._pinned.values())
+
+def pinned_documents() -> list[dict[str, Any]]:
+    """The pinned Client ID Metadata Documents as shipped, each with the date it was copied."""
+    documents: list[dict[str, Any]] = _clients_file()["clients"]
+    return documents
+
+
+def _clients_file() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("twill_mcp").joinpath("data", CLIENTS_FILE).read_text("utf-8"))
+    return data
