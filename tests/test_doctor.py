@@ -228,3 +228,12 @@ def test_oauth_mode_names_the_pinned_clients_and_how_old_their_copies_are(
     assert "claude.ai" in pinned
     assert "chatgpt.com" in pinned
     assert "the oldest copied 2026-" in pinned
+
+
+def test_oauth_mode_needs_no_key_of_the_servers_own(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    code, lines = doctor(capsys)
+    assert "ok   API key: not used with --auth oauth: each user's key comes from the consent page" in lines
+    assert code == 0, lines

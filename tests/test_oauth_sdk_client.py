@@ -32,6 +32,7 @@ from tests.oauth_harness import (
 
 pytestmark = pytest.mark.anyio
 CALLBACK = "http://localhost:43118/callback"
+ACCESS_SECONDS = 4
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -135,14 +136,16 @@ async def test_a_second_connection_reuses_the_stored_token_without_asking_the_us
 
 
 async def test_the_sdk_client_refreshes_an_expired_access_token_without_asking_the_user(protocol_mode: str) -> None:
-    with running_oauth(oauth_access_ttl=1) as service:
+    # Long enough that the first connection is over before the token expires, even on a loaded machine:
+    # a token expiring mid-connection is answered 401, which sends the SDK through consent, not refresh.
+    with running_oauth(oauth_access_ttl=ACCESS_SECONDS) as service:
         user, storage = User(), Storage()
         # One client object, as a host keeps it: it knows when its token expires (a 401 instead sends it
         # through consent again: the SDK does not refresh on a 401).
         auth = oauth_client(service, user, storage)
         await current_user(service, protocol_mode, auth)
         first = storage.tokens
-        await anyio.sleep(2.1)
+        await anyio.sleep(ACCESS_SECONDS + 0.5)
         service.fake.reset()
         await current_user(service, protocol_mode, auth)
         assert user.consents == 1

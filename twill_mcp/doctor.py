@@ -92,6 +92,8 @@ def _config_problem(problem: str) -> Check:
 
 
 def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
+    if settings.api_key is None and settings.auth == "oauth":
+        return Check("API key", "not used with --auth oauth: each user's key comes from the consent page")
     if settings.api_key is None:
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
