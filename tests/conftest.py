@@ -178,9 +178,12 @@ def conformance() -> list[str]:
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser here)."""
+    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser here).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in this thread while it is
+    open, and no other test could start one (anyio, `anyio.run`) until it is closed."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is needed (apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api")
