@@ -48,7 +48,8 @@ def archive(raw: RawResponse, uri: str) -> Success:
     for header, key in _HEADERS:
         if raw.headers.get(header):
             info[key] = raw.headers[header]
-    if (count := raw.headers.get("x-twill-file-count", "")).isdigit():
+    # ASCII only: int() refuses some of what str.isdigit() accepts ("²"), and that would be a crash.
+    if (count := raw.headers.get("x-twill-file-count", "")).isascii() and count.isdigit():
         info["fileCount"] = int(count)
     blob = types.BlobResourceContents(uri=uri, mime_type=mime, blob=base64.b64encode(raw.body).decode("ascii"))
     return Success(info, [types.EmbeddedResource(type="resource", resource=blob)])
