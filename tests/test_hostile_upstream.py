@@ -9,6 +9,8 @@ messages, streamed events, resources or prompts, unless the operator asked for r
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -28,6 +30,7 @@ HIDDEN = ("\u200b", "\u202e", "\U000e0041", "\x1b")
 HOSTILE = "Done\u200b.\u202e evil\U000e0041\U000e0042 \x1b[31mred\x1b[0m"
 SHOWN = "Done. evil red"
 # Text that must arrive exactly as sent: other scripts and emoji, joiner sequences included.
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) twill_mcp[.\w]*: ")
 KEPT = "修复 أصلح תקן त्रुटि 👨\u200d👩\u200d👧"
 
 
@@ -221,3 +224,21 @@ async def test_raw_text_still_scrubs_the_key(fake_twill: FakeTwill, launch: Laun
     async with launch(TWILL_MCP_RAW_TEXT="1") as client:
         result = await call(client, "get_task", {"taskIdOrSlug": "t1"})
     assert error_of(result)["message"] == REDACTED
+
+
+# Case 9: a Twill error message with a newline and ANSI escapes was written to stderr as is.
+@pytest.mark.parametrize("raw_text", [None, "1"], ids=["sanitized", "raw text"])
+async def test_a_twill_message_cannot_forge_a_log_line_or_reach_the_terminal(
+    fake_twill: FakeTwill, launch: Launch, stderr_logs: list[Path], raw_text: str | None
+) -> None:
+    forged = "boom\n2026-01-01 00:00:00,000 ERROR twill_mcp: all good\x1b[2J"
+    fake_twill.then(Scripted(500, not_found(forged), JSON), Scripted(500, not_found(forged), JSON))
+    ref = types.ResourceTemplateReference(type="ref/resource", uri="twill://tasks/{taskIdOrSlug}")
+    async with launch(TWILL_MCP_RAW_TEXT=raw_text, TWILL_MCP_MAX_RETRIES="0") as client:
+        completed = await client.complete(ref, {"name": "taskIdOrSlug", "value": ""})
+    assert completed.completion.values == []
+    lines = stderr_logs[-1].read_text(encoding="utf-8").splitlines()
+    assert any("no task completions: boom" in line for line in lines)
+    assert all(TIMESTAMP.match(line) for line in lines)
+    assert not any(line.startswith("2026-01-01 00:00:00,000") for line in lines)
+    assert not any("\x1b" in line for line in lines)
