@@ -32,7 +32,7 @@ from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.composed import Tool
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
-from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
+from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
 from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         transport_security=transport_security(settings),
         custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
     )
-    return InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
+    checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
+    return InboundAuth(CancelOnDisconnect(checked), settings, open_paths=frozenset({HEALTH_PATH}))
 
 
 def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
