@@ -31,6 +31,7 @@ from twill_mcp.core.errors import ConfigError
 from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.composed import Tool
+from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
 from twill_mcp.upstream.http import TwillHttp
@@ -165,6 +166,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
         lifespan="on",
         # SIGTERM: stop accepting, let calls in flight finish within their deadline, then exit.
         timeout_graceful_shutdown=math.ceil(settings.call_timeout) + 1,
+        # Slow or half-open clients are cut off, and connections bounded: see transports/connections.py.
+        **connection_limits(),
     )
 
 
