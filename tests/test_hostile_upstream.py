@@ -242,3 +242,16 @@ async def test_a_twill_message_cannot_forge_a_log_line_or_reach_the_terminal(
     assert all(TIMESTAMP.match(line) for line in lines)
     assert not any(line.startswith("2026-01-01 00:00:00,000") for line in lines)
     assert not any("\x1b" in line for line in lines)
+
+
+async def test_a_header_echoing_the_key_beside_non_ascii_text_is_scrubbed_not_a_crash(
+    fake_twill: FakeTwill, launch: Launch
+) -> None:
+    # Found by bench/fuzz.py --hostile: the scrubbed headers were rebuilt as ASCII, and "é" crashed the call.
+    headers = {"Content-Type": "application/x-tar", "x-twill-session-id": f"caf\u00e9 {API_KEY}"}
+    fake_twill.then(Scripted(200, b"tar bytes", headers))
+    async with launch(TWILL_MCP_TOOLSETS="all") as client:
+        result = await call(client, "export_claude_teleport_session", {"taskIdOrSlug": "t1"})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["sessionId"] == f"caf\u00e9 {REDACTED}"

@@ -369,7 +369,8 @@ class _SendTrace:
 def _scrubbed(headers: httpx2.Headers, scrub: Scrub) -> httpx2.Headers:
     if not any(scrub.found_in(value) for value in headers.values()):
         return headers
-    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()])
+    # In the encoding the values were read in: a non-ASCII one (latin-1) must not fail to be written back.
+    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()], headers.encoding)
 
 
 def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
