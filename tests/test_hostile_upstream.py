@@ -255,3 +255,15 @@ async def test_a_header_echoing_the_key_beside_non_ascii_text_is_scrubbed_not_a_
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["sessionId"] == f"caf\u00e9 {REDACTED}"
+
+
+async def test_a_body_of_another_shape_than_the_tool_publishes_is_an_error_result(
+    fake_twill: FakeTwill, launch: Launch
+) -> None:
+    # Found by bench/fuzz.py --hostile: the SDK's client validates structuredContent against the outputSchema,
+    # so passing such a body on made the client raise instead of showing a result.
+    fake_twill.then(Scripted(200, b'{"task": "not an object"}', JSON))
+    async with launch() as client:
+        result = await call(client, "get_task", {"taskIdOrSlug": "t1"})
+    assert error_of(result)["code"] == "bad_upstream_response"
+    assert "at task" in error_of(result)["message"]
