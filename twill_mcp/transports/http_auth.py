@@ -26,7 +26,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
 
-
 CALLER_KEY = "twill_mcp.caller_key"
 
 
