@@ -138,7 +138,7 @@ async def serving(
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
     async with (
         TwillHttp(settings) as http,
-        Client(build_server(http, tools, server_key(settings.api_key)), mode=mode) as client,
+        Client(build_server(http, tools, server_key(settings.api_key, settings.api_key_problem)), mode=mode) as client,
     ):
         yield client
 

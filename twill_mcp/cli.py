@@ -199,7 +199,7 @@ def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str |
 
 async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
     async with TwillHttp(settings) as http:
-        server = build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed)
+        server = build_server(http, tools, server_key(settings.api_key, settings.api_key_problem), sandbox=sandboxed)
         settle()
         await serve_stdio(
             server,
@@ -221,7 +221,10 @@ async def call_once(
 
     async with (
         TwillHttp(settings) as http,
-        Client(build_server(http, tools, server_key(settings.api_key), sandbox=sandboxed), mode="legacy") as client,
+        Client(
+            build_server(http, tools, server_key(settings.api_key, settings.api_key_problem), sandbox=sandboxed),
+            mode="legacy",
+        ) as client,
     ):
         return await client.call_tool(name, arguments, progress_callback=progress)
 
@@ -253,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
         passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
-        if not key and not passthrough:
+        if settings.api_key_problem and not passthrough:
+            variable, _, reason = settings.api_key_problem.partition(": ")
+            logger.warning("%s %s: tools are listed, but every call will say so until it is fixed", variable, reason)
+        elif not key and not passthrough:
             logger.warning("TWILL_API_KEY is not set: tools are listed, but every call will ask for a key")
         where = f"a local Twill emulator (sandbox) at {settings.base_url}" if sandbox else settings.base_url
         if args.command == "call":
