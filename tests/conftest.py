@@ -24,7 +24,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.core.config import Settings
+from twill_mcp.core.config import ENVIRONMENT, Settings
 from twill_mcp.core.credentials import Credentials, server_key
 from twill_mcp.core.errors import ToolCallError
 from twill_mcp.core.logs import configure_logging
@@ -73,6 +73,13 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, named_level in levels.items():
         logging.getLogger(name).setLevel(named_level)
+
+
+@pytest.fixture
+def no_twill_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the settings' variables from the environment the tests run in: each test sets what it needs."""
+    for name in [*ENVIRONMENT, "TWILL_API_KEY", "TWILL_API_KEY_FILE"]:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
