@@ -179,12 +179,19 @@ def _tools_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the MCP tool objects, as tools/list returns them")
 
 
+def _install_options(parser: argparse.ArgumentParser) -> None:
+    from twill_mcp.install import add_options
+
+    add_options(parser)
+
+
 # Each command: what it is for, its own options (after the shared ones), and whether it takes the shared ones.
 COMMAND_PARSERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], bool]] = {
     "call": ("Make one tool call and print its result.", _call_options, True),
     "sandbox": ("Serve the local Twill emulator, for other clients.", _sandbox_options, False),
     "tools": ("List the tools the server would expose.", _tools_options, True),
     "doctor": ("Check the configuration, reach Twill, validate the key; exit 1 on any problem.", lambda _: None, True),
+    "install": ("Add twill-mcp to an MCP host's configuration.", _install_options, False),
 }
 COMMANDS = tuple(COMMAND_PARSERS)
 
@@ -313,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_tools(args)
     if args.command == "doctor":
         return run_doctor(args)
+    if args.command == "install":
+        from twill_mcp.install import run_install
+
+        return run_install(args)
     if args.command == "serve":
         # Until serving starts nothing is in flight, so a host's stop signal ends start-up at once and quietly.
         for stop in (signal.SIGINT, signal.SIGTERM):
