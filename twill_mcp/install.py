@@ -29,6 +29,9 @@ from twill_mcp.core.logs import REDACTED
 
 SERVER_NAME = "twill"
 KEY_VARIABLE = "TWILL_API_KEY"
+# What a shared entry (mcp.json, the Cursor link) holds until the user pastes a key: the server starts on it and
+# every call says it is a placeholder (config.is_placeholder).
+PLACEHOLDER_KEY = "<your Twill API key: Twill workspace settings -> API Keys>"
 VSCODE_INPUT_ID = "twill-api-key"
 VSCODE_INPUT = {"type": "promptString", "id": VSCODE_INPUT_ID, "description": "Twill API key", "password": True}
 Platform = Literal["linux", "darwin", "win32"]
