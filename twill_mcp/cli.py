@@ -7,6 +7,9 @@ twill-mcp call TOOL [ARG=VALUE ...] one tool call through the MCP code path, res
 twill-mcp sandbox [--port N]        serve the Twill emulator alone, for other clients
 twill-mcp tools [--json] [options]  the tools the server would expose, as a table or as MCP tool objects
 twill-mcp doctor [--sandbox]        check the configuration, the connection and the key, one line per check
+twill-mcp install HOST [--dry-run]  add twill-mcp to an MCP host's configuration (see twill_mcp/install.py)
+
+The shared options (--sandbox, --toolsets, --log-level, ...) may come before or after the command.
 """
 
 from __future__ import annotations
