@@ -211,8 +211,9 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
     _surface_options(parser)
     _http_options(parser)
-    parser.set_defaults(command="serve")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    # After add_subparsers, whose own default (None) would otherwise win: no command means serving.
+    parser.set_defaults(command="serve")
     for name, (summary, options, shared) in COMMAND_PARSERS.items():
         sub = commands.add_parser(name, help=summary, description=summary)
         if name == "call":
