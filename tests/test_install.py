@@ -257,6 +257,11 @@ def test_sandbox_writes_an_entry_that_needs_no_key(
     assert "TWILL_API_KEY" not in written.get("env", {})
 
 
+def test_sandbox_before_the_command_is_the_same_option(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    assert cli.main(["--sandbox", "install", "cursor"]) == 0
+    assert entry(home, "cursor")["args"] == ["--sandbox"]
+
+
 def test_without_the_variable_the_key_is_asked_for_hidden(
     capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -303,7 +303,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default="user",
         help="user: every project (default); project: this folder's file, where the host has one",
     )
-    parser.add_argument("--sandbox", action="store_true", help="an entry that runs against the sandbox (no key)")
+    # SUPPRESS: `twill-mcp --sandbox install HOST` (the shared option, before the command) is not reset here.
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="an entry that runs against the sandbox (no key)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     parser.add_argument("--config", metavar="PATH", type=Path, help="the file to write, instead of the host's own")
 
