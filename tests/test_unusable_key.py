@@ -66,10 +66,10 @@ async def test_a_bad_key_from_a_file_names_the_file(launch: Launch, tmp_path: Pa
     assert "file" in error["hint"]
 
 
+@pytest.mark.usefixtures("no_twill_env")
 def test_doctor_fails_on_a_placeholder_key_with_the_fix(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("TWILL_API_KEY_FILE", raising=False)
     monkeypatch.setenv("TWILL_API_KEY", PLACEHOLDER)
     code = cli.main(["doctor"])
     lines = capsys.readouterr().out.splitlines()
