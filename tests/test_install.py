@@ -8,6 +8,7 @@ and the files as they were before.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -158,6 +159,37 @@ def test_every_other_entry_and_setting_of_a_json_file_is_kept(
     if host == "vscode":
         del after["inputs"]
     assert after == before
+
+
+HAND_FORMATTED = """{
+  "SERVERS": {
+    "github": { "command": "npx", "args": ["-y", "@github/mcp"],
+                "env": {"GITHUB_TOKEN": "ghp_other"} }
+  },
+  "telemetry": false
+}
+"""
+
+
+def only_added_lines(before: str, after: str) -> bool:
+    """Every line of `before` is still in `after`, or there with a comma added (the member before one of ours)."""
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    removed = [line[2:] for line in diff if line.startswith("- ")]
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    return all(line + "," in added for line in removed)
+
+
+@pytest.mark.parametrize("host", ["cursor", "vscode", "claude-code"])
+@pytest.mark.usefixtures("key")
+def test_a_hand_formatted_json_file_changes_only_by_the_lines_of_the_new_entry(
+    capsys: pytest.CaptureFixture[str], home: Path, host: str
+) -> None:
+    path = home / LINUX_PATHS[host]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    before = HAND_FORMATTED.replace("SERVERS", SERVERS_KEY.get(host, "mcpServers"))
+    path.write_text(before, encoding="utf-8")
+    assert install(capsys, host)[0] == 0
+    assert only_added_lines(before, path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.usefixtures("key")

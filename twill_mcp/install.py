@@ -227,7 +227,115 @@ def _merge_json(host: Host, path: Path, before: str | None, entry: Mapping[str, 
             action = "updated" if action == "unchanged" else action
     if action == "unchanged" and before is not None:
         return before, action
-    return json.dumps(document, indent=_indent(before), ensure_ascii=False) + "\n", action
+    in_place = _written_in(before, document, host, entry) if before is not None and before.strip() else None
+    return in_place or json.dumps(document, indent=_indent(before), ensure_ascii=False) + "\n", action
+
+
+def _written_in(before: str, document: Any, host: Host, entry: Mapping[str, Any]) -> str | None:
+    """The file's own text with only the entry (and VS Code's input) written into it, every other byte as it was.
+
+    None where that is not simple (a one-line object, an `inputs` list to edit): the caller then writes the
+    merged document whole, with the file's indentation. The result is checked to parse to the merged document.
+    """
+    if "\n" not in before.strip():
+        return None  # a one-line file: written whole, indented
+    unit = _indent(before)
+    unit_text = unit if isinstance(unit, str) else " " * unit
+    try:
+        text = before
+        top = _skip_space(text, 0)
+        members = dict((key, start) for key, start, _ in _members(text, top)[0])
+        if host.servers_key in members:
+            text = _set_member(text, members[host.servers_key], SERVER_NAME, entry, unit_text)
+        else:
+            text = _set_member(text, top, host.servers_key, {SERVER_NAME: entry}, unit_text)
+        if host.key_prompt and "env" in entry and document["inputs"] != json.loads(before).get("inputs"):
+            if "inputs" in members:
+                return None
+            text = _set_member(text, _skip_space(text, 0), "inputs", document["inputs"], unit_text)
+    except (IndexError, ValueError, _NotSimple):
+        return None
+    return text if json.loads(text) == document else None
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def _skip_space(text: str, at: int) -> int:
+    while text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _end_of_string(text: str, at: int) -> int:
+    at += 1
+    while text[at] != '"':
+        at += 2 if text[at] == "\\" else 1
+    return at + 1
+
+
+def _end_of_value(text: str, at: int) -> int:
+    """Where the JSON value starting at `at` ends, in text that parsed: strings skipped, brackets counted."""
+    if text[at] == '"':
+        return _end_of_string(text, at)
+    if text[at] not in "{[":
+        while at < len(text) and text[at] not in ",}] \t\r\n":
+            at += 1
+        return at
+    depth = 0
+    while True:
+        if text[at] == '"':
+            at = _end_of_string(text, at)
+            continue
+        if text[at] in "{[":
+            depth += 1
+        elif text[at] in "}]":
+            depth -= 1
+            if depth == 0:
+                return at + 1
+        at += 1
+
+
+def _members(text: str, start: int) -> tuple[list[tuple[str, int, int]], int]:
+    """The object at `start`: each member's key and its value's span, and where the closing brace is."""
+    members = []
+    at = _skip_space(text, start + 1)
+    while text[at] != "}":
+        key_end = _end_of_string(text, at)
+        key = json.loads(text[at:key_end])
+        at = _skip_space(text, _skip_space(text, key_end) + 1)  # past the colon
+        end = _end_of_value(text, at)
+        members.append((key, at, end))
+        at = _skip_space(text, end)
+        if text[at] == ",":
+            at = _skip_space(text, at + 1)
+    return members, at
+
+
+def _indentation(text: str, at: int) -> str:
+    line = text[text.rfind("\n", 0, at) + 1 : at]
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _set_member(text: str, start: int, key: str, value: Any, unit: str) -> str:
+    members, close = _members(text, start)
+
+    def rendered(indent: str) -> str:
+        return json.dumps(value, indent=unit, ensure_ascii=False).replace("\n", "\n" + indent)
+
+    for name, begin, end in members:
+        if name == key:
+            return text[:begin] + rendered(_indentation(text, begin)) + text[end:]
+    if members:
+        _, begin, end = members[-1]
+        if "\n" not in text[start:begin]:
+            raise _NotSimple  # an object on one line: written whole instead
+        indent = _indentation(text, begin)
+        return text[:end] + f",\n{indent}{json.dumps(key)}: {rendered(indent)}" + text[end:]
+    outer = _indentation(text, close) if "\n" in text[start:close] else _indentation(text, start)
+    inner = outer + unit
+    return text[: start + 1] + f"\n{inner}{json.dumps(key)}: {rendered(inner)}\n{outer}" + text[close:]
 
 
 def _indent(text: str | None) -> int | str:
