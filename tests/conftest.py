@@ -1,15 +1,22 @@
 """Shared fixtures: a fake Twill upstream, and twill-mcp served to the SDK's client.
 
-`launch` serves twill-mcp in-process (the same server object the CLI builds, through the
-SDK's in-memory transport, both protocol eras): what a call does does not depend on the
-pipe it came through. `spawn` starts the real process over stdio, for what does: framing,
-process-wide logging, start-up and exit.
+Four harnesses, by what they put between the client and the server:
+- `in_memory` (and `serving`): the same server object the CLI builds, through the SDK's in-memory
+  transport, in the 2025-11-25 era as `twill-mcp call` connects (the SDK's in-memory 2026-07-28 mode
+  does not hand a request's progress notifications to its caller); retry waits are recorded, not
+  waited. What a call does does not depend on the pipe or the era it came through.
+- `over_stdio`: the real process over stdio, in both eras, for what does depend on them: framing,
+  process-wide logging, start-up and exit.
+- `tests/http_thread.py`: the HTTP service on a real socket in a thread of the test process.
+- `tests/http_process.py` (and `service` in test_http_process.py): the HTTP service as a process,
+  for signals and workers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -17,6 +24,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
+import anyio.lowlevel
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -41,6 +50,7 @@ from twill_mcp.upstream.request import PreparedRequest
 API_KEY = "twk_test_" + secrets.token_hex(20)
 SERVER_COMMAND = [sys.executable, "-m", "twill_mcp"]
 PROTOCOL_MODES = {"2025-11-25": "legacy", "2026-07-28": "2026-07-28"}
+IN_MEMORY_MODE = PROTOCOL_MODES["2025-11-25"]
 
 Launch = Callable[..., AbstractAsyncContextManager[Client]]
 # What the suite scanned for the key, reported at the end of the run.
@@ -50,7 +60,7 @@ SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test that starts a server process is slow wherever it stands: the fast tier leaves it out.
     for item in items:
-        if "spawn" in getattr(item, "fixturenames", ()):
+        if "over_stdio" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
 
 
@@ -117,7 +127,7 @@ def server_env(fake_twill: FakeTwill, **overrides: str | None) -> dict[str, str]
 
 
 @pytest.fixture
-def launch(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
+def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
     """Serve twill-mcp in-process, configured as the CLI configures it, and connect the SDK client.
 
     Keyword arguments set (or, with None, unset) the server's environment; its log goes to
@@ -131,22 +141,32 @@ def launch(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_log
         settings = Settings.load(server_env(fake_twill, **env))
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings.log_level, key):
-            async with serving(settings, exposed_tools(settings), protocol_mode) as client:
+            async with serving(settings, exposed_tools(settings)) as client:
                 yield client
 
     return _launch
 
 
+class Waits(list[float]):
+    """An injected sleep: records each retry wait instead of waiting it out, so tests do not sleep for real."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+
 @asynccontextmanager
 async def serving(
-    settings: Settings, tools: Sequence[CompiledTool] | None = None, mode: str = "legacy"
+    settings: Settings, tools: Sequence[CompiledTool] | None = None, mode: str = IN_MEMORY_MODE
 ) -> AsyncIterator[Client]:
-    """twill-mcp in-process for these settings (all tools by default), as the CLI builds it, and a client of it."""
+    """twill-mcp in-process for these settings (all tools by default), as the CLI builds it, and a client of it.
+
+    Retry waits are recorded rather than waited, and the jitter is seeded.
+    """
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
-    async with (
-        TwillHttp(settings) as http,
-        Client(build_server(http, tools, server_key(settings.api_key, settings.api_key_problem)), mode=mode) as client,
-    ):
+    http = TwillHttp(settings, sleep=Waits(), rng=random.Random(7))
+    credentials = server_key(settings.api_key, settings.api_key_problem)
+    async with Client(build_server(http, tools, credentials), mode=mode) as client:
         yield client
 
 
@@ -162,14 +182,14 @@ def _logging_to(stream: TextIO, level: str, key: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def spawn(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
+def over_stdio(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs: list[Path]) -> Launch:
     """Start twill-mcp as a subprocess and connect the SDK client over its stdio.
 
     Keyword arguments set (or, with None, unset) the server's environment.
     """
 
     @asynccontextmanager
-    async def _spawn(**env: str | None) -> AsyncIterator[Client]:
+    async def _over_stdio(**env: str | None) -> AsyncIterator[Client]:
         log = tmp_path / f"stderr-{len(stderr_logs)}.log"
         stderr_logs.append(log)
         params = StdioServerParameters(
@@ -179,7 +199,7 @@ def spawn(fake_twill: FakeTwill, protocol_mode: str, tmp_path: Path, stderr_logs
             async with Client(stdio_client(params, errlog=errlog), mode=protocol_mode) as client:
                 yield client
 
-    return _spawn
+    return _over_stdio
 
 
 async def call(client: Client, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.anyio
 ODD_IDS = ["a/b", "../..", "./x", "what?x=1", "a#b", "with space", "tâche-✓-漢字", "100%25", "a\\b", "a\u00a0b"]
 
 
-async def test_lists_cancel_task_with_its_compiled_contract(spawn: Launch) -> None:
-    async with spawn() as client:
+async def test_lists_cancel_task_with_its_compiled_contract(over_stdio: Launch) -> None:
+    async with over_stdio() as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     tool = tools["cancel_task"]
     assert tool.title == "Cancel task"
@@ -49,9 +49,9 @@ async def test_lists_cancel_task_with_its_compiled_contract(spawn: Launch) -> No
     )
 
 
-async def test_cancels_a_task_and_returns_twills_body(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_cancels_a_task_and_returns_twills_body(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11")
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"})
     assert not result.is_error
     assert result.structured_content == {"success": True, "task": {"id": "7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11"}}
@@ -59,16 +59,16 @@ async def test_cancels_a_task_and_returns_twills_body(launch: Launch, fake_twill
     assert fake_twill.task("7d3c0c8e-1f0e-4a8e-9f43-2b1c1d8f0a11").status == "CANCELLED"
 
 
-async def test_accepts_a_slug_as_well_as_an_id(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_accepts_a_slug_as_well_as_an_id(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("id-1", slug="fix-login-bug")
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "fix-login-bug"})
     assert result.structured_content == {"success": True, "task": {"id": "id-1"}}
 
 
-async def test_sends_one_authenticated_json_post(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_sends_one_authenticated_json_post(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
-    async with launch() as client:
+    async with in_memory() as client:
         await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     [request] = fake_twill.requests
     assert (request.method, request.raw_path) == ("POST", "/api/v1/tasks/t1/cancel")
@@ -80,9 +80,11 @@ async def test_sends_one_authenticated_json_post(launch: Launch, fake_twill: Fak
 
 
 @pytest.mark.parametrize("task_id", ODD_IDS)
-async def test_any_id_travels_as_exactly_one_path_segment(launch: Launch, fake_twill: FakeTwill, task_id: str) -> None:
+async def test_any_id_travels_as_exactly_one_path_segment(
+    in_memory: Launch, fake_twill: FakeTwill, task_id: str
+) -> None:
     fake_twill.add_task(task_id)
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": task_id})
     [request] = fake_twill.requests
     assert request.segments[:4] == ["", "api", "v1", "tasks"]
@@ -108,9 +110,9 @@ async def test_any_id_travels_as_exactly_one_path_segment(launch: Launch, fake_t
     ids=["missing", "empty", "number", "null", "array", "unknown-extra", "dot-dot", "dot"],
 )
 async def test_rejects_bad_arguments_and_sends_nothing(
-    launch: Launch, fake_twill: FakeTwill, arguments: dict[str, object], named: str
+    in_memory: Launch, fake_twill: FakeTwill, arguments: dict[str, object], named: str
 ) -> None:
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", arguments)
     error = error_of(result)
     assert error["code"] == "invalid_arguments"
@@ -119,9 +121,9 @@ async def test_rejects_bad_arguments_and_sends_nothing(
     assert fake_twill.requests == []
 
 
-async def test_a_rejected_key_reports_twills_unauthorized_error(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_rejected_key_reports_twills_unauthorized_error(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
-    async with launch(TWILL_API_KEY="twk_wrong") as client:
+    async with in_memory(TWILL_API_KEY="twk_wrong") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert error == {
@@ -134,8 +136,8 @@ async def test_a_rejected_key_reports_twills_unauthorized_error(launch: Launch, 
     assert "TWILL_API_KEY" in result.content[0].text
 
 
-async def test_an_unknown_task_reports_not_found(launch: Launch) -> None:
-    async with launch() as client:
+async def test_an_unknown_task_reports_not_found(in_memory: Launch) -> None:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "no-such-task"})
     error = error_of(result)
     assert error == {
@@ -148,14 +150,14 @@ async def test_an_unknown_task_reports_not_found(launch: Launch) -> None:
 
 
 async def test_a_rate_limit_longer_than_the_deadline_is_returned_at_once_with_when_to_retry(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then_json(
         429,
         {"error": {"code": "rate_limited", "message": "Rate limit exceeded. Max 100 requests per minute."}},
         {"Retry-After": "120"},
     )
-    async with launch() as client:
+    async with in_memory() as client:
         started = time.monotonic()
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
         elapsed = time.monotonic() - started
@@ -166,31 +168,33 @@ async def test_a_rate_limit_longer_than_the_deadline_is_returned_at_once_with_wh
     assert len(fake_twill.requests) == 1
 
 
-async def test_a_short_rate_limit_is_waited_out_and_the_call_succeeds(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_short_rate_limit_is_waited_out_and_the_call_succeeds(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then_json(429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "1"})
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert result.structured_content == {"success": True, "task": {"id": "t1"}}
     assert len(fake_twill.requests) == 2
 
 
-async def test_a_server_error_burst_shorter_than_the_retries_is_absorbed(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_server_error_burst_shorter_than_the_retries_is_absorbed(
+    in_memory: Launch, fake_twill: FakeTwill
+) -> None:
     fake_twill.add_task("t1")
     for _ in range(2):
         fake_twill.then_json(503, {"error": {"code": "internal_error", "message": "Server error"}})
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert result.structured_content == {"success": True, "task": {"id": "t1"}}
     assert len(fake_twill.requests) == 3
 
 
-async def test_a_server_error_keeps_twills_envelope_and_is_retryable(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_server_error_keeps_twills_envelope_and_is_retryable(in_memory: Launch, fake_twill: FakeTwill) -> None:
     for _ in range(3):
         fake_twill.then_json(
             500, {"error": {"code": "internal_error", "message": "Server error", "details": {"ref": "x1"}}}
         )
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert error == {
@@ -205,9 +209,9 @@ async def test_a_server_error_keeps_twills_envelope_and_is_retryable(launch: Lau
     assert len(fake_twill.requests) == 3
 
 
-async def test_an_html_gateway_error_is_a_bad_upstream_response(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_an_html_gateway_error_is_a_bad_upstream_response(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(502, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}))
-    async with launch(TWILL_MCP_MAX_RETRIES="0") as client:
+    async with in_memory(TWILL_MCP_MAX_RETRIES="0") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert (error["code"], error["status"], error["retryable"]) == ("bad_upstream_response", 502, True)
@@ -215,10 +219,10 @@ async def test_an_html_gateway_error_is_a_bad_upstream_response(launch: Launch, 
 
 
 async def test_a_non_json_success_is_a_bad_upstream_response_that_says_it_likely_worked(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(200, b"OK", {"Content-Type": "text/plain"}))
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert (error["code"], error["status"]) == ("bad_upstream_response", 200)
@@ -226,10 +230,10 @@ async def test_a_non_json_success_is_a_bad_upstream_response_that_says_it_likely
 
 
 async def test_a_success_body_that_breaks_the_documented_schema_is_reported(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then_json(200, {"success": True, "task": {"name": "no id"}})
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert error["code"] == "bad_upstream_response"
@@ -237,10 +241,10 @@ async def test_a_success_body_that_breaks_the_documented_schema_is_reported(
 
 
 async def test_a_read_timeout_reports_an_unknown_outcome_within_the_timeout(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(200, b"{}", delay=3.0))
-    async with launch(TWILL_MCP_READ_TIMEOUT="0.5", TWILL_MCP_MAX_RETRIES="0") as client:
+    async with in_memory(TWILL_MCP_READ_TIMEOUT="0.5", TWILL_MCP_MAX_RETRIES="0") as client:
         started = time.monotonic()
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
         elapsed = time.monotonic() - started
@@ -252,25 +256,25 @@ async def test_a_read_timeout_reports_an_unknown_outcome_within_the_timeout(
 
 
 async def test_a_connection_dropped_mid_request_reports_an_unknown_outcome(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(drop=True))
-    async with launch(TWILL_MCP_MAX_RETRIES="0") as client:
+    async with in_memory(TWILL_MCP_MAX_RETRIES="0") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert error_of(result)["code"] == "outcome_unknown"
 
 
-async def test_an_idempotent_call_whose_answer_was_lost_is_retried(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_an_idempotent_call_whose_answer_was_lost_is_retried(in_memory: Launch, fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then(Scripted(drop=True))
-    async with launch() as client:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert result.structured_content == {"success": True, "task": {"id": "t1"}}
     assert len(fake_twill.requests) == 2
 
 
-async def test_a_refused_connection_reports_unreachable_and_nothing_sent(launch: Launch) -> None:
-    async with launch(TWILL_BASE_URL=f"http://127.0.0.1:{closed_port()}") as client:
+async def test_a_refused_connection_reports_unreachable_and_nothing_sent(in_memory: Launch) -> None:
+    async with in_memory(TWILL_BASE_URL=f"http://127.0.0.1:{closed_port()}") as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert (error["code"], error["retryable"]) == ("upstream_unreachable", True)
@@ -278,9 +282,9 @@ async def test_a_refused_connection_reports_unreachable_and_nothing_sent(launch:
 
 
 async def test_without_a_key_tools_are_listed_and_calls_explain_how_to_set_it(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
-    async with launch(TWILL_API_KEY=None) as client:
+    async with in_memory(TWILL_API_KEY=None) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         result = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert "cancel_task" in names
@@ -290,18 +294,18 @@ async def test_without_a_key_tools_are_listed_and_calls_explain_how_to_set_it(
     assert fake_twill.requests == []
 
 
-async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(launch: Launch) -> None:
-    async with launch() as client:
+async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(in_memory: Launch) -> None:
+    async with in_memory() as client:
         with pytest.raises(MCPError, match="cancel_task"):
             await client.call_tool("delete_everything", {})
 
 
 async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(
-    spawn: Launch, fake_twill: FakeTwill, stderr_logs: list
+    over_stdio: Launch, fake_twill: FakeTwill, stderr_logs: list
 ) -> None:
     fake_twill.add_task("t1")
     fake_twill.then_json(500, {"error": {"code": "internal_error", "message": f"Server error for Bearer {API_KEY}"}})
-    async with spawn(TWILL_MCP_LOG_LEVEL="DEBUG", TWILL_MCP_MAX_RETRIES="0") as client:
+    async with over_stdio(TWILL_MCP_LOG_LEVEL="DEBUG", TWILL_MCP_MAX_RETRIES="0") as client:
         results = [await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"}) for _ in range(2)]
         results.append(await client.call_tool("cancel_task", {}))
     log = stderr_logs[0].read_text()
@@ -314,10 +318,10 @@ async def test_the_key_appears_in_no_result_or_log_even_at_debug_level(
 
 
 async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknown_outcome(
-    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+    in_memory: Launch, fake_twill: FakeTwill, stderr_logs: list
 ) -> None:
     fake_twill.then(Scripted(200, b"{}", delay=5))
-    async with launch() as client:
+    async with in_memory() as client:
         started = time.monotonic()
         with anyio.move_on_after(1):
             await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"})
@@ -331,10 +335,10 @@ async def test_a_call_cancelled_by_the_client_is_aborted_and_logged_as_an_unknow
 
 
 async def test_a_cancelled_read_only_call_still_leaves_its_one_log_line(
-    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+    in_memory: Launch, fake_twill: FakeTwill, stderr_logs: list
 ) -> None:
     fake_twill.then(Scripted(200, b"{}", delay=5))
-    async with launch() as client:
+    async with in_memory() as client:
         with anyio.move_on_after(0.5):
             await client.call_tool("get_task", {"taskIdOrSlug": "t1"})
         deadline = time.monotonic() + 3
@@ -345,8 +349,10 @@ async def test_a_cancelled_read_only_call_still_leaves_its_one_log_line(
     assert "outcome_unknown" not in log, "reading changes nothing: there is nothing unknown to report"
 
 
-async def test_oversized_arguments_are_refused_before_anything_is_sent(launch: Launch, fake_twill: FakeTwill) -> None:
-    async with launch() as client:
+async def test_oversized_arguments_are_refused_before_anything_is_sent(
+    in_memory: Launch, fake_twill: FakeTwill
+) -> None:
+    async with in_memory() as client:
         result = await call(client, "cancel_task", {"taskIdOrSlug": "x" * 300_000})
     error = error_of(result)
     assert error["code"] == "invalid_arguments"
@@ -355,10 +361,10 @@ async def test_oversized_arguments_are_refused_before_anything_is_sent(launch: L
 
 
 async def test_argument_values_never_reach_the_log_at_info_level(
-    launch: Launch, fake_twill: FakeTwill, stderr_logs: list
+    in_memory: Launch, fake_twill: FakeTwill, stderr_logs: list
 ) -> None:
     secret_looking_id = "customer-acme-confidential-4711"
-    async with launch(TWILL_MCP_LOG_LEVEL="INFO") as client:
+    async with in_memory(TWILL_MCP_LOG_LEVEL="INFO") as client:
         await call(client, "cancel_task", {"taskIdOrSlug": secret_looking_id})
         await call(client, "cancel_task", {"taskIdOrSlug": secret_looking_id, "extra": secret_looking_id})
     log = stderr_logs[0].read_text()
@@ -367,30 +373,30 @@ async def test_argument_values_never_reach_the_log_at_info_level(
 
 
 async def test_a_lone_surrogate_in_twills_json_neither_breaks_the_result_nor_the_session(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
     fake_twill.then(Scripted(404, b'{"error": {"code": "not_found", "message": "No task \\ud83d"}}', {}))
     fake_twill.add_task("t1")
-    async with launch() as client:
+    async with in_memory() as client:
         broken = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
         after = await call(client, "cancel_task", {"taskIdOrSlug": "t1"})
     assert error_of(broken)["message"] == "No task \ufffd"
     assert after.structured_content == {"success": True, "task": {"id": "t1"}}
 
 
-async def test_a_key_echoed_back_by_twill_is_scrubbed_from_the_result(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_key_echoed_back_by_twill_is_scrubbed_from_the_result(in_memory: Launch, fake_twill: FakeTwill) -> None:
     echo = {"error": {"code": "unauthorized", "message": f"Bad token: Bearer {API_KEY}", "details": {"h": API_KEY}}}
     fake_twill.then_json(401, echo)
-    async with launch() as client:
+    async with in_memory() as client:
         result = await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"})
     assert API_KEY not in result.model_dump_json()
     assert error_of(result)["message"] == "Bad token: Bearer [redacted]"
 
 
-async def test_a_traceparent_in_the_request_meta_reaches_twill(launch: Launch, fake_twill: FakeTwill) -> None:
+async def test_a_traceparent_in_the_request_meta_reaches_twill(in_memory: Launch, fake_twill: FakeTwill) -> None:
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     fake_twill.add_task("t1")
-    async with launch() as client:
+    async with in_memory() as client:
         await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"}, meta={"traceparent": trace})
     [request] = fake_twill.requests
     assert request.headers["traceparent"] == trace

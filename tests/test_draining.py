@@ -18,6 +18,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
 from twill_mcp.core.config import Settings
+from twill_mcp.tools.call import effects
+from twill_mcp.tools.catalog import all_tools
 from twill_mcp.transports.draining import InFlight, shutdown_grace
 
 pytestmark = pytest.mark.anyio
@@ -50,7 +52,7 @@ async def calling(tool: str, in_flight: InFlight, release: anyio.Event) -> Async
 async def test_a_call_that_ends_within_the_grace_is_waited_for_and_nothing_is_cut(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    in_flight, release = InFlight(read_only_tools=()), anyio.Event()
+    in_flight, release = InFlight(effects(all_tools())), anyio.Event()
 
     async def answer_soon() -> None:
         await anyio.sleep(0.05)
@@ -66,20 +68,20 @@ async def test_a_call_that_ends_within_the_grace_is_waited_for_and_nothing_is_cu
 async def test_a_call_that_may_change_something_cut_by_the_grace_is_logged_as_outcome_unknown(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    in_flight = InFlight(read_only_tools=())
+    in_flight = InFlight(effects(all_tools()))
     async with calling("cancel_task", in_flight, anyio.Event()):
         assert not await in_flight.drain(0.05)
     [cut] = [record.getMessage() for record in caplog.records if "cut" in record.getMessage()]
     assert "cancel_task" in cut
-    assert "outcome unknown" in cut
+    assert "outcome_unknown" in cut
 
 
 async def test_a_read_only_call_cut_by_the_grace_is_logged_as_safe_to_repeat(caplog: pytest.LogCaptureFixture) -> None:
-    in_flight = InFlight(read_only_tools={"get_task"})
+    in_flight = InFlight(effects(all_tools()))
     async with calling("get_task", in_flight, anyio.Event()):
         assert not await in_flight.drain(0.05)
     [cut] = [record.getMessage() for record in caplog.records if "cut" in record.getMessage()]
-    assert "outcome unknown" not in cut
+    assert "outcome_unknown" not in cut
     assert "calling again is safe" in cut
 
 

@@ -200,7 +200,7 @@ async def test_agents_sdk_over_streamable_http_lists_and_calls_as_the_readme_say
     run_snippet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("agents", reason="the frameworks extra (openai-agents) is not installed")
-    from tests.http_serving import serving
+    from tests.http_thread import serving
     from twill_mcp.core.config import Settings
     from twill_mcp.sandbox import Sandbox
 

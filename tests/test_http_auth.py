@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, call, error_of
 from tests.fake_twill import FakeTwill
-from tests.http_serving import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for, stopped_cleanly
+from tests.http_thread import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp import cli
 from twill_mcp.core.credentials import Credentials
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 
 from tests.conftest import SERVER_COMMAND, server_env
 from tests.fake_twill import FakeTwill, Scripted
+from twill_mcp.emulator.models import RUNNING
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +104,17 @@ def test_the_typescript_client_waits_for_a_task_with_progress_and_reads_it_as_a_
 ) -> None:
     _, job = fake_twill.state.create_task("Quick one", slug="quick")
     assert job is not None
-    fake_twill.state.finish_job(job.id, final_answer="Done quickly.")
+    fake_twill.state.advance(job.id, RUNNING)
+
+    def finish_once_followed() -> None:
+        # Finished once the call follows the job's log stream: the first progress (RUNNING) is then written
+        # well before the result.
+        deadline = time.monotonic() + 30
+        while not any("logs" in r.raw_path for r in fake_twill.requests) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        fake_twill.state.finish_job(job.id, final_answer="Done quickly.")
+
+    threading.Thread(target=finish_once_followed, daemon=True).start()
     wait = {"name": "wait_for_task", "arguments": {"taskIdOrSlug": "quick"}, "progress": True}
     template = {"type": "ref/resource", "uri": "twill://tasks/{taskIdOrSlug}"}
     requests = [
@@ -116,7 +129,13 @@ def test_the_typescript_client_waits_for_a_task_with_progress_and_reads_it_as_a_
     [waited] = out["results"]
     assert waited["ok"], waited
     assert waited["result"]["structuredContent"]["task"]["latestJob"]["finalAnswer"] == "Done quickly."
-    assert [p["message"].split(" after ")[0] for p in waited["progress"]] == ["COMPLETED"]
+    # The server writes every progress notification before the result (test_stdio holds that on the raw
+    # pipe); the TypeScript client drops one that it reads together with the result, because it handles
+    # notifications a microtask later than responses (typescript-sdk#2580). So the last, adjacent one may
+    # be missing here; the earlier ones may not.
+    statuses = [p["message"].split(" after ")[0] for p in waited["progress"]]
+    assert statuses[0] == "RUNNING"
+    assert set(statuses) <= {"RUNNING", "COMPLETED"}
     templates, task, missing, completion, prompts, prompt = out["requests"]
     assert [t["uriTemplate"] for t in templates["result"]["resourceTemplates"]] == ["twill://tasks/{taskIdOrSlug}"]
     assert json.loads(task["result"]["contents"][0]["text"])["task"]["slug"] == "quick"

@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import API_KEY, PROTOCOL_MODES, SCANNED, call
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
-from tests.http_serving import MODERN, envelope, era_headers, mcp_client
+from tests.http_thread import MODERN, envelope, era_headers, mcp_client
 from twill_mcp.emulator import EmulatorServer, EmulatorState
 from twill_mcp.emulator.models import TERMINAL
 

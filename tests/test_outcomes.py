@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import API_KEY, send
+from tests.conftest import API_KEY, Waits, send
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import Settings
-from twill_mcp.core.errors import ToolCallError
+from twill_mcp.core.errors import ApiError, ToolCallError
+from twill_mcp.server.build import INSTRUCTIONS
 from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
@@ -60,11 +62,6 @@ def cells() -> Iterator[tuple[int, str, bool, str]]:
                 yield status, kind, repeated, hint
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeTwill]:
     fake = FakeTwill(API_KEY).start()
@@ -86,7 +83,7 @@ async def test_retrying_and_what_the_agent_is_told_agree(
     upstream.then_json(status, body)
     upstream.then_json(status, body)  # the same answer again, if it is retried
     config = Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": upstream.origin}, max_retries=1)
-    async with TwillHttp(config, sleep=Sleeps(), rng=random.Random(1)) as http:
+    async with TwillHttp(config, sleep=Waits(), rng=random.Random(1)) as http:
         with pytest.raises(ToolCallError) as caught:
             await send(http, PreparedRequest("GET", "/tasks/t1"), EFFECTS[kind])
     sent = len(upstream.requests)
@@ -104,6 +101,15 @@ async def test_a_success_is_sent_once_and_is_no_error(upstream: FakeTwill, kind:
     upstream.reset()
     upstream.then_json(200, {"ok": True})
     config = Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": upstream.origin})
-    async with TwillHttp(config, sleep=Sleeps()) as http:
+    async with TwillHttp(config, sleep=Waits()) as http:
         raw = await send(http, PreparedRequest("GET", "/tasks/t1"), EFFECTS[kind])
     assert (raw.status, json.loads(raw.body), len(upstream.requests)) == (200, {"ok": True}, 1)
+
+
+def test_the_server_instructions_name_every_field_an_error_object_can_carry() -> None:
+    full = ApiError(
+        "conflict", "Already done.", hint="Check first.", status=409, details={"why": "x"}, retry_after=3.0
+    ).to_dict()
+    named = re.search(r"structuredContent\.error \{([^}]*)\}", INSTRUCTIONS)
+    assert named is not None
+    assert [field.strip().rstrip("?") for field in named.group(1).split(",")] == list(full)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from tests.conftest import API_KEY, send
+from tests.conftest import API_KEY, Waits, send
 from tests.fake_twill import FakeTwill, Scripted
 from twill_mcp.core.config import Settings
 from twill_mcp.core.credentials import Credentials
@@ -34,24 +34,17 @@ SERVER_ERROR = {"error": {"code": "internal_error", "message": "boom"}}
 RATE_LIMITED = {"error": {"code": "rate_limited", "message": "slow"}}
 
 
-class Sleeps(list[float]):
-    """An injected sleep: records each wait instead of waiting."""
-
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 def settings(fake: FakeTwill, **overrides: object) -> Settings:
     return Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": fake.origin}, **overrides)
 
 
-def http_for(fake: FakeTwill, sleeps: Sleeps, **overrides: object) -> TwillHttp:
+def http_for(fake: FakeTwill, sleeps: Waits, **overrides: object) -> TwillHttp:
     return TwillHttp(settings(fake, **overrides), sleep=sleeps, rng=random.Random(7))
 
 
 async def test_a_non_idempotent_call_is_never_sent_twice_after_a_server_error(fake_twill: FakeTwill) -> None:
     fake_twill.then_json(502, SERVER_ERROR)
-    sleeps = Sleeps()
+    sleeps = Waits()
     async with http_for(fake_twill, sleeps) as http:
         with pytest.raises(ApiError) as caught:
             await send(http, REQUEST, NOT_IDEMPOTENT)
@@ -62,7 +55,7 @@ async def test_a_non_idempotent_call_is_never_sent_twice_after_a_server_error(fa
 
 async def test_a_non_idempotent_call_is_never_sent_twice_after_a_lost_answer(fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(drop=True))
-    async with http_for(fake_twill, Sleeps()) as http:
+    async with http_for(fake_twill, Waits()) as http:
         with pytest.raises(OutcomeUnknown) as caught:
             await send(http, REQUEST, NOT_IDEMPOTENT)
     assert not caught.value.is_retryable
@@ -72,7 +65,7 @@ async def test_a_non_idempotent_call_is_never_sent_twice_after_a_lost_answer(fak
 async def test_a_rate_limited_call_is_retried_for_any_operation_after_retry_after(fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then_json(429, RATE_LIMITED, {"Retry-After": "1"})
-    sleeps = Sleeps()
+    sleeps = Waits()
     async with http_for(fake_twill, sleeps) as http:
         raw = await send(http, REQUEST, NOT_IDEMPOTENT)
     assert raw.status == 200
@@ -86,7 +79,7 @@ async def test_a_server_error_on_an_idempotent_call_is_retried_with_growing_jitt
     fake_twill.add_task("t1")
     for _ in range(2):
         fake_twill.then_json(503, SERVER_ERROR)
-    sleeps = Sleeps()
+    sleeps = Waits()
     async with http_for(fake_twill, sleeps) as http:
         raw = await send(http, REQUEST, IDEMPOTENT)
     assert raw.status == 200
@@ -98,7 +91,7 @@ async def test_a_server_error_on_an_idempotent_call_is_retried_with_growing_jitt
 async def test_the_number_of_retries_is_configurable(fake_twill: FakeTwill) -> None:
     for _ in range(5):
         fake_twill.then_json(503, SERVER_ERROR)
-    async with http_for(fake_twill, Sleeps(), max_retries=1) as http:
+    async with http_for(fake_twill, Waits(), max_retries=1) as http:
         with pytest.raises(ApiError) as caught:
             await send(http, REQUEST, IDEMPOTENT)
     assert caught.value.status == 503
@@ -119,7 +112,7 @@ async def test_no_sequence_of_attempts_and_waits_outlives_the_deadline(fake_twil
 
 async def test_a_retry_is_not_started_when_its_wait_would_not_fit_in_the_deadline(fake_twill: FakeTwill) -> None:
     fake_twill.then_json(503, SERVER_ERROR, {"Retry-After": "30"})
-    sleeps = Sleeps()
+    sleeps = Waits()
     async with http_for(fake_twill, sleeps, call_timeout=10) as http:
         with pytest.raises(ApiError) as caught:
             await send(http, REQUEST, IDEMPOTENT)
@@ -131,7 +124,7 @@ async def test_a_retry_is_not_started_when_its_wait_would_not_fit_in_the_deadlin
 async def test_an_idempotent_call_retries_after_a_read_timeout(fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then(Scripted(200, b"{}", delay=2))
-    async with http_for(fake_twill, Sleeps(), read_timeout=0.3) as http:
+    async with http_for(fake_twill, Waits(), read_timeout=0.3) as http:
         raw = await send(http, REQUEST, IDEMPOTENT)
     assert raw.status == 200
     assert len(fake_twill.requests) == 2
@@ -140,7 +133,7 @@ async def test_an_idempotent_call_retries_after_a_read_timeout(fake_twill: FakeT
 async def test_retry_after_on_a_503_is_obeyed_by_the_retry(fake_twill: FakeTwill) -> None:
     fake_twill.add_task("t1")
     fake_twill.then(Scripted(503, b"<html>busy</html>", {"Content-Type": "text/html", "Retry-After": "2"}))
-    sleeps = Sleeps()
+    sleeps = Waits()
     async with http_for(fake_twill, sleeps) as http:
         raw = await send(http, REQUEST, IDEMPOTENT)
     assert raw.status == 200
@@ -149,7 +142,7 @@ async def test_retry_after_on_a_503_is_obeyed_by_the_retry(fake_twill: FakeTwill
 
 async def test_a_body_that_fails_to_decode_is_a_lost_answer_not_a_bug(fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(200, b"not gzip at all", {"Content-Encoding": "gzip", "Content-Type": "application/json"}))
-    async with http_for(fake_twill, Sleeps()) as http:
+    async with http_for(fake_twill, Waits()) as http:
         with pytest.raises(OutcomeUnknown):
             await send(http, REQUEST, NOT_IDEMPOTENT)
 
@@ -157,7 +150,7 @@ async def test_a_body_that_fails_to_decode_is_a_lost_answer_not_a_bug(fake_twill
 async def test_an_api_error_after_retries_keeps_twills_code(fake_twill: FakeTwill) -> None:
     for _ in range(3):
         fake_twill.then_json(500, SERVER_ERROR)
-    async with http_for(fake_twill, Sleeps()) as http:
+    async with http_for(fake_twill, Waits()) as http:
         with pytest.raises(ApiError, match="boom") as caught:
             await send(http, REQUEST, IDEMPOTENT)
     assert caught.value.error_code == "internal_error"
@@ -166,7 +159,7 @@ async def test_an_api_error_after_retries_keeps_twills_code(fake_twill: FakeTwil
 
 async def test_a_429_holds_back_every_other_call_of_the_key(fake_twill: FakeTwill) -> None:
     fake_twill.then_json(429, RATE_LIMITED, {"Retry-After": "120"})
-    async with http_for(fake_twill, Sleeps()) as http:
+    async with http_for(fake_twill, Waits()) as http:
         with pytest.raises(ApiError) as first:
             await send(http, REQUEST, IDEMPOTENT)
         with pytest.raises(RateLimited):
@@ -179,7 +172,7 @@ async def test_a_429_holds_back_only_the_key_it_was_for(fake_twill: FakeTwill) -
     other = "twk_second_user"
     fake_twill.add_task("t1")
     fake_twill.then_json(429, RATE_LIMITED, {"Retry-After": "120"})
-    async with http_for(fake_twill, Sleeps()) as http:
+    async with http_for(fake_twill, Waits()) as http:
         with pytest.raises(ApiError):
             await send(http, REQUEST, IDEMPOTENT)
         with pytest.raises(ApiError) as second:  # another key: sent, and Twill answers it (401: unknown key)
@@ -223,6 +216,42 @@ async def test_one_server_serves_two_keys_concurrently_each_with_its_own_key_and
     for request in fake.requests:
         user = request.segments[4].split("-")[0]
         assert request.headers["authorization"] == f"Bearer {keys[user]}"
+
+
+class RecordingBudgets:
+    """Budgets kept elsewhere (as a shared store would keep them): each acquire and pause recorded, by key."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.acquired: list[str] = []
+        self.paused: list[tuple[str, float]] = []
+
+    async def acquire(self, key_id: str, deadline: float) -> None:
+        self.acquired.append(key_id)
+        if self.refuse:
+            raise RateLimited("used up elsewhere", retry_after=30.0)
+
+    async def pause(self, key_id: str, seconds: float) -> None:
+        self.paused.append((key_id, seconds))
+
+
+async def test_the_request_path_takes_each_attempt_from_the_budgets_it_is_given(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then_json(429, RATE_LIMITED, {"Retry-After": "7"})
+    budgets = RecordingBudgets()
+    key_id = Credentials(SecretStr(API_KEY)).key_id
+    async with TwillHttp(settings(fake_twill), sleep=Waits(), budgets=budgets) as http:
+        raw = await send(http, REQUEST, IDEMPOTENT)
+    assert raw.status == 200
+    assert budgets.acquired == [key_id, key_id]
+    assert budgets.paused == [(key_id, 7.0)]
+
+
+async def test_a_budget_that_refuses_sends_nothing(fake_twill: FakeTwill) -> None:
+    async with TwillHttp(settings(fake_twill), budgets=RecordingBudgets(refuse=True)) as http:
+        with pytest.raises(RateLimited):
+            await send(http, REQUEST, IDEMPOTENT)
+    assert fake_twill.requests == []
 
 
 async def test_the_budget_lets_a_whole_minutes_allowance_go_at_once() -> None:

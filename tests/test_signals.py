@@ -72,9 +72,9 @@ def test_a_call_still_in_flight_after_the_grace_is_logged_as_outcome_unknown(fak
     assert elapsed < 0.5 + 1
     [cut] = [line for line in stderr.splitlines() if "cut" in line]
     assert "cancel_task" in cut
-    assert "outcome unknown" in cut
+    assert "outcome_unknown" in cut
     error = answers(stdout)[5]["error"]
-    assert "outcome unknown" in error["message"]
+    assert "outcome_unknown" in error["message"]
 
 
 def test_a_second_signal_exits_at_once_without_waiting_for_the_grace(fake_twill: FakeTwill) -> None:
@@ -88,4 +88,4 @@ def test_a_second_signal_exits_at_once_without_waiting_for_the_grace(fake_twill:
         elapsed, _, stderr = stop(process, signal.SIGTERM)
     assert elapsed < 1
     assert process.returncode == 128 + signal.SIGTERM
-    assert "outcome unknown" in stderr
+    assert "outcome_unknown" in stderr

@@ -200,3 +200,19 @@ def test_the_server_stops_with_one_log_line_when_the_host_closes_stdout(fake_twi
         stderr = process.stderr.read()
     assert "stdout was closed by the host: stopping" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_calls_progress_is_written_before_its_result(fake_twill: FakeTwill) -> None:
+    _, job = fake_twill.state.create_task("Quick one", slug="quick")
+    assert job is not None
+    fake_twill.state.finish_job(job.id, final_answer="Done.")
+    wait = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "wait_for_task", "arguments": {"taskIdOrSlug": "quick"}, "_meta": {"progressToken": "p"}},
+    }
+    done, _ = run_raw(server_env(fake_twill), INITIALIZE, INITIALIZED, wait)
+    frames = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = [frame.get("method") or ("result" if frame.get("id") == 2 else None) for frame in frames]
+    assert kinds[1:] == ["notifications/progress", "result"], kinds

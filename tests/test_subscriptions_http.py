@@ -10,7 +10,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.fake_twill import FakeTwill
-from tests.http_serving import LEGACY, MODERN, mcp_client, serving, settings_for, stopped_cleanly
+from tests.http_thread import LEGACY, MODERN, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp.emulator.models import RUNNING
 from twill_mcp.server.build import build_server
 from twill_mcp.server.subscriptions import Watching

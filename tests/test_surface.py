@@ -75,8 +75,8 @@ def test_a_selection_that_leaves_nothing_is_an_error() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_environment_selects_the_surface_a_client_sees(launch: Launch) -> None:
-    async with launch(TWILL_MCP_TOOLSETS="scheduled", TWILL_MCP_READ_ONLY="true") as client:
+async def test_the_environment_selects_the_surface_a_client_sees(in_memory: Launch) -> None:
+    async with in_memory(TWILL_MCP_TOOLSETS="scheduled", TWILL_MCP_READ_ONLY="true") as client:
         listed = {tool.name for tool in (await client.list_tools()).tools}
     assert listed == {"list_scheduled_tasks", "get_scheduled_task"}
 

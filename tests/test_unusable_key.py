@@ -26,17 +26,17 @@ MALFORMED = "twk_live_0123 456789abcdef"
 
 
 @pytest.mark.anyio
-async def test_a_placeholder_key_still_lists_the_tools(launch: Launch) -> None:
-    async with launch(TWILL_API_KEY=PLACEHOLDER) as client:
+async def test_a_placeholder_key_still_lists_the_tools(in_memory: Launch) -> None:
+    async with in_memory(TWILL_API_KEY=PLACEHOLDER) as client:
         listed = await client.list_tools()
     assert "get_task" in {tool.name for tool in listed.tools}
 
 
 @pytest.mark.anyio
 async def test_a_call_with_a_placeholder_key_says_so_names_the_variable_and_sends_nothing(
-    launch: Launch, fake_twill: FakeTwill
+    in_memory: Launch, fake_twill: FakeTwill
 ) -> None:
-    async with launch(TWILL_API_KEY=PLACEHOLDER) as client:
+    async with in_memory(TWILL_API_KEY=PLACEHOLDER) as client:
         error = error_of(await call(client, "get_task", {"taskIdOrSlug": "t1"}))
     assert error["code"] == "unusable_api_key"
     assert "placeholder" in error["message"]
@@ -46,8 +46,8 @@ async def test_a_call_with_a_placeholder_key_says_so_names_the_variable_and_send
 
 
 @pytest.mark.anyio
-async def test_a_call_with_a_malformed_key_says_why_without_quoting_the_key(launch: Launch) -> None:
-    async with launch(TWILL_API_KEY=MALFORMED) as client:
+async def test_a_call_with_a_malformed_key_says_why_without_quoting_the_key(in_memory: Launch) -> None:
+    async with in_memory(TWILL_API_KEY=MALFORMED) as client:
         result = await call(client, "get_task", {"taskIdOrSlug": "t1"})
     error = error_of(result)
     assert error["code"] == "unusable_api_key"
@@ -56,10 +56,10 @@ async def test_a_call_with_a_malformed_key_says_why_without_quoting_the_key(laun
 
 
 @pytest.mark.anyio
-async def test_a_bad_key_from_a_file_names_the_file(launch: Launch, tmp_path: Path) -> None:
+async def test_a_bad_key_from_a_file_names_the_file(in_memory: Launch, tmp_path: Path) -> None:
     key_file = tmp_path / "twill.key"
     key_file.write_text("<paste the key here>\n", encoding="utf-8")
-    async with launch(TWILL_API_KEY=None, TWILL_API_KEY_FILE=str(key_file)) as client:
+    async with in_memory(TWILL_API_KEY=None, TWILL_API_KEY_FILE=str(key_file)) as client:
         error = error_of(await call(client, "get_task", {"taskIdOrSlug": "t1"}))
     assert "TWILL_API_KEY_FILE" in error["message"]
     assert str(key_file) in error["message"]

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import islice
+from typing import Any
 
 import anyio
 import pytest
@@ -28,11 +29,11 @@ Serve = Callable[..., AbstractAsyncContextManager[Client]]
 
 
 @pytest.fixture
-def serve(fake_twill: FakeTwill, protocol_mode: str) -> Serve:
+def serve(fake_twill: FakeTwill) -> Serve:
     @asynccontextmanager
     async def _serve(**env: str) -> AsyncIterator[Client]:
         settings = Settings.load(server_env(fake_twill, **env))
-        async with serving(settings, all_tools(QUICK), protocol_mode) as client:
+        async with serving(settings, all_tools(QUICK, call_timeout=settings.call_timeout)) as client:
             yield client
 
     return _serve
@@ -114,12 +115,37 @@ async def test_a_job_still_running_at_the_deadline_returns_not_done_before_it_wi
     running_task(fake_twill, "long-run")
     started = time.monotonic()
     async with serve(TWILL_MCP_CALL_TIMEOUT="4.5") as client:
-        result = await call(client, "wait_for_task", {"taskIdOrSlug": "long-run", "maxSeconds": 50})
+        result = await call(client, "wait_for_task", {"taskIdOrSlug": "long-run"})
     elapsed = time.monotonic() - started
     body = result.structured_content
     assert (body["done"], body["status"], result.is_error) == (False, "RUNNING", False)
     assert 1.0 <= elapsed < 4.5
     assert 'call wait_for_task again with taskIdOrSlug="long-run"' in result.content[1].text
+
+
+def window(tool: str, call_timeout: float | None = None) -> dict[str, Any]:
+    settings = Settings.load({} if call_timeout is None else {"TWILL_MCP_CALL_TIMEOUT": str(call_timeout)})
+    [listed] = [t for t in all_tools(call_timeout=settings.call_timeout) if t.name == tool]
+    return listed.input_schema["properties"]["maxSeconds"]
+
+
+@pytest.mark.parametrize("tool", ["wait_for_task", "stream_job_logs"])
+def test_the_advertised_window_fits_inside_the_default_call_deadline(tool: str) -> None:
+    # The answer must leave before the 45 s deadline, with the 3 s the tool keeps for it.
+    assert window(tool)["maximum"] <= 45 - 3
+    assert window(tool)["default"] <= window(tool)["maximum"]
+
+
+def test_a_longer_call_deadline_advertises_a_longer_wait_up_to_the_declared_maximum() -> None:
+    assert window("wait_for_task", call_timeout=120) == {"type": "number", "minimum": 1, "maximum": 117, "default": 50}
+    assert window("wait_for_task", call_timeout=3600)["maximum"] == 600
+
+
+async def test_a_window_longer_than_the_deadline_allows_is_refused_naming_the_maximum(serve: Serve) -> None:
+    async with serve() as client:
+        result = await call(client, "wait_for_task", {"taskIdOrSlug": "t1", "maxSeconds": 600})
+    assert error_of(result)["code"] == "invalid_arguments"
+    assert "42" in error_of(result)["message"]
 
 
 async def test_max_seconds_bounds_the_wait(fake_twill: FakeTwill, serve: Serve) -> None:

@@ -39,6 +39,7 @@ from twill_mcp.core.network import port_in_use
 from twill_mcp.doctor import diagnose, render
 from twill_mcp.server.build import build_server, mcp_tool, settle
 from twill_mcp.terminal import ProgressLine
+from twill_mcp.tools.call import effects
 from twill_mcp.tools.catalog import all_tools, exposed_tools
 from twill_mcp.tools.composed import Tool
 from twill_mcp.tools.surface import DEFAULT_TOOLSETS, hidden_because
@@ -285,15 +286,12 @@ def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str |
 
 
 async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
-    async with TwillHttp(settings) as http:
-        server = build_server(http, tools, server_key(settings.api_key, settings.api_key_problem), sandbox=sandboxed)
-        settle()
-        await serve_stdio(
-            server,
-            eof_grace=settings.call_timeout + 1,
-            stop_grace=shutdown_grace(settings),
-            read_only_tools=[tool.name for tool in tools if tool.annotations.read_only],
-        )
+    credentials = server_key(settings.api_key, settings.api_key_problem)
+    server = build_server(TwillHttp(settings), tools, credentials, sandbox=sandboxed)
+    settle()
+    await serve_stdio(
+        server, eof_grace=settings.call_timeout + 1, stop_grace=shutdown_grace(settings), effects=effects(tools)
+    )
 
 
 async def call_once(
@@ -306,13 +304,9 @@ async def call_once(
 ) -> types.CallToolResult:
     from mcp import Client
 
-    async with (
-        TwillHttp(settings) as http,
-        Client(
-            build_server(http, tools, server_key(settings.api_key, settings.api_key_problem), sandbox=sandboxed),
-            mode="legacy",
-        ) as client,
-    ):
+    credentials = server_key(settings.api_key, settings.api_key_problem)
+    server = build_server(TwillHttp(settings), tools, credentials, sandbox=sandboxed)
+    async with Client(server, mode="legacy") as client:
         return await client.call_tool(name, arguments, progress_callback=progress)
 
 

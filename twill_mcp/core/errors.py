@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-# The machine-readable error object every error result carries under "error":
-# Twill's own envelope {"error": {"code", "message", "details"?}} plus what an agent
-# needs to decide its next step (status, retryable, retryAfter, hint). Its full shape is
-# explained once, in the server instructions; each outputSchema repeats only this.
+# The machine-readable error object every error result carries under "error", field by field
+# (name on the wire, attribute, always present): Twill's own envelope {code, message, details?}
+# plus what an agent needs to decide its next step. Results are built from it and the server
+# instructions spell it out from it; each outputSchema repeats only the two fields always there.
+ERROR_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    ("code", "error_code", True),
+    ("message", "message", True),
+    ("retryable", "is_retryable", True),
+    ("status", "status", False),
+    ("retryAfter", "retry_after", False),
+    ("details", "details", False),
+    # Some frameworks (PydanticAI) hand the model only the structured error, not the text.
+    ("hint", "hint", False),
+)
 ERROR_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
@@ -62,21 +72,17 @@ class ToolCallError(Exception):
         return self.code
 
     def to_dict(self) -> dict[str, Any]:
-        error: dict[str, Any] = {
-            "code": self.error_code,
-            "message": self.message,
-            "retryable": self.is_retryable,
-        }
-        if self.status is not None:
-            error["status"] = self.status
-        if self.retry_after is not None:
-            error["retryAfter"] = self.retry_after
-        if self.details is not None:
-            error["details"] = self.details
-        # Some frameworks (PydanticAI) hand the model only the structured error, not the text.
-        if self.hint:
-            error["hint"] = self.hint
+        error: dict[str, Any] = {}
+        for name, attribute, always in ERROR_FIELDS:
+            value = getattr(self, attribute)
+            if always or (value is not None and value != ""):
+                error[name] = value
         return error
+
+
+def error_shape() -> str:
+    """The error object's fields as the server instructions write them: `{code, message, …, hint?}`."""
+    return "{" + ", ".join(name if always else f"{name}?" for name, _, always in ERROR_FIELDS) + "}"
 
 
 class MissingApiKey(ToolCallError):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types as types
@@ -14,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
 from twill_mcp.core.credentials import CredentialsFor
+from twill_mcp.core.errors import error_shape
 from twill_mcp.server.prompts import TwillPrompts
 from twill_mcp.server.resources import TaskResources, Upstream
 from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
@@ -33,7 +35,7 @@ SANDBOX_NOTICE = (
 INSTRUCTIONS = (
     "Tools for the Twill cloud coding-agent API (https://twill.ai). Every tool forwards one call to Twill "
     "with the user's API key. A failed call returns isError with structuredContent.error "
-    "{code, message, retryable, hint?, status?, retryAfter?}: follow its text, which says what to do next."
+    f"{error_shape()}: follow its text, which says what to do next."
 )
 
 
@@ -65,7 +67,8 @@ def build_server(
 ) -> Server[Any]:
     """The MCP server for these tools, each call made with the credentials `credentials` finds for its request.
 
-    In a sandbox, the instructions and every result say so.
+    The server owns `http` from here on: its lifespan closes it. In a sandbox, the instructions and every
+    result say so.
     """
     calls = {tool.name: ToolCall(tool) for tool in tools}
     listing = types.ListToolsResult(tools=[mcp_tool(tool) for tool in tools])
@@ -96,12 +99,22 @@ def build_server(
             result.meta = {**(result.meta or {}), SANDBOX_META_KEY: True}
         return result
 
+    @asynccontextmanager
+    async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with watch.running(server) as state:
+                yield state
+        finally:
+            await http.aclose()
+
     return Server(
         SERVER_NAME,
         version=__version__,
         title="Twill",
         instructions=f"{SANDBOX_NOTICE}\n{INSTRUCTIONS}" if sandbox else INSTRUCTIONS,
-        lifespan=watch.running,
+        lifespan=lifespan,
+        # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
+        get_tool_input_schema={tool.name: tool.input_schema for tool in tools}.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         cache_hints={

@@ -34,7 +34,7 @@ from twill_mcp.server.resources import (
     task_id_of,
 )
 from twill_mcp.tools.waiting import latest_job
-from twill_mcp.upstream.http import Sleep
+from twill_mcp.upstream.budget import Sleep
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -19,7 +20,7 @@ from twill_mcp.tools.events import EventStreamReader
 from twill_mcp.tools.responses import JsonReader, Success
 from twill_mcp.tools.results import error_result, success_result
 from twill_mcp.upstream.http import Progress, Reader, TwillHttp
-from twill_mcp.upstream.outcomes import Effect, cut_short
+from twill_mcp.upstream.outcomes import Effect, unknown_outcome
 from twill_mcp.upstream.request import prepare_request
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ def effect_of(tool: Tool) -> Effect:
     """What repeating or losing one of the tool's requests means, read off its annotations."""
     hints = tool.annotations
     return Effect(read_only=hints.read_only, idempotent=hints.idempotent, action=tool.action)
+
+
+def effects(tools: Iterable[Tool]) -> dict[str, Effect]:
+    """Each tool's `Effect` by name: what a transport needs to say what cutting a call loses."""
+    return {tool.name: effect_of(tool) for tool in tools}
 
 
 class OperationCall:
@@ -84,7 +90,7 @@ class ToolCall:
         except anyio.get_cancelled_exc_class():
             # The client cancelled (notifications/cancelled), went away, or the server is stopping:
             # no result will be sent, so the log is the only place to say what may have happened.
-            unknown = cut_short(self.effect)
+            unknown = unknown_outcome(self.effect)
             outcome = f"cancelled before Twill answered: {unknown}" if unknown else "cancelled"
             self._log(logging.WARNING if unknown else logging.INFO, outcome, started, credentials, era)
             raise

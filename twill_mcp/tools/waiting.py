@@ -25,14 +25,15 @@ import anyio
 import mcp_types as types
 
 from twill_mcp.core.credentials import Credentials
-from twill_mcp.core.errors import ToolCallError, UpstreamTimeout
+from twill_mcp.core.errors import ToolCallError
 from twill_mcp.spec.compiler import Annotations, CompiledTool
 from twill_mcp.tools.call import OperationCall, effect_of
 from twill_mcp.tools.composed import ComposedTool
 from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
 from twill_mcp.tools.responses import Success, read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse, Sleep, TwillHttp
-from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.upstream.budget import Sleep
+from twill_mcp.upstream.http import Answer, Progress, RawResponse, TwillHttp
+from twill_mcp.upstream.outcomes import Effect, lost
 from twill_mcp.upstream.request import prepare_request
 
 NAME = "wait_for_task"
@@ -172,10 +173,7 @@ class _Waiter:
         with anyio.move_on_after(max(hard_end - anyio.current_time(), 0.0)):
             success = await self._read(http, credentials, {ID_ARGUMENT: task_id}, None)
             return success.body
-        raise UpstreamTimeout(
-            f"Twill did not answer within the {http.call_timeout:g} s deadline.",
-            hint="This call changes nothing; calling again is safe.",
-        )
+        raise lost(self._read.effect, f"nothing within the {http.call_timeout:g} s deadline", timed_out=True)
 
     async def _follow(
         self, http: TwillHttp, credentials: Credentials, job_id: str, window_end: float, watch: _Watch

@@ -7,23 +7,24 @@ a plain round-robin load balancer needs no sticky sessions.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
-import math
 import os
+import signal
 import socket
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
-from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp import __version__
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
@@ -31,7 +32,9 @@ from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_port_free
 from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
+from twill_mcp.tools.call import effects
 from twill_mcp.tools.composed import Tool
+from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
 from twill_mcp.upstream.http import TwillHttp
@@ -42,6 +45,7 @@ HEALTH_PATH = "/healthz"
 # Arguments are capped at MAX_ARGUMENT_BYTES; the envelope and \u-escaped text need headroom, no more.
 MAX_REQUEST_BODY_BYTES = 4 * MAX_ARGUMENT_BYTES
 WORKER_SETTINGS_VARIABLE = "TWILL_MCP_WORKER_SETTINGS"
+AFTER_DRAIN_SECONDS = 1
 
 
 def check_service(settings: Settings) -> None:
@@ -83,12 +87,10 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
-    """The whole HTTP service: auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
-    http = TwillHttp(settings)
-    server = build_server(http, list(tools), credentials_for(settings), sandbox=sandboxed)
-    # For the 2026-07-28 Mcp-Param header check: without it the SDK runs the whole listing for every call.
-    server.get_tool_input_schema = {tool.name: tool.input_schema for tool in tools}.get
-    server.lifespan = _closing(http, server.lifespan)
+    """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
+    server = build_server(TwillHttp(settings), list(tools), credentials_for(settings), sandbox=sandboxed)
+    in_flight = InFlight(effects(tools))
+    server.middleware.append(in_flight.middleware)
     app = server.streamable_http_app(
         streamable_http_path=settings.path,
         json_response=settings.json_response,
@@ -97,7 +99,8 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         transport_security=transport_security(settings),
         custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
     )
-    return InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
+    service = InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
+    return GracefulStop(service, in_flight, shutdown_grace(settings))
 
 
 def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
@@ -109,20 +112,6 @@ def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) 
 async def _healthz(request: Request) -> Response:
     # Liveness of this process only: a health check must not spend the Twill rate limit.
     return JSONResponse({"status": "ok"})
-
-
-def _closing(http: TwillHttp, inner: Any) -> Any:
-    """The server's own lifespan (what runs while it serves: the subscription watch), then the client closed."""
-
-    @asynccontextmanager
-    async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async with inner(server) as state:
-                yield state
-        finally:
-            await http.aclose()
-
-    return lifespan
 
 
 def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, where: str) -> None:
@@ -164,9 +153,74 @@ def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         lifespan="on",
-        # SIGTERM: stop accepting, let calls in flight finish within their deadline, then exit.
-        timeout_graceful_shutdown=math.ceil(settings.call_timeout) + 1,
+        # What uvicorn's own shutdown waits for comes after `GracefulStop` has drained the calls: it only
+        # lets the last answers be written.
+        timeout_graceful_shutdown=AFTER_DRAIN_SECONDS,
     )
+
+
+class GracefulStop:
+    """The stop rule of `draining.py` under uvicorn, in a single process and in each `--workers` process.
+
+    uvicorn's own reaction to SIGTERM ends every response stream at once (sse-starlette reacts to its exit
+    flag), so the signal is taken first: new connections and requests are refused, calls in flight get the
+    grace, those still running are cut and answered with what is unknown, and only then is uvicorn told.
+    """
+
+    def __init__(self, app: ASGIApp, in_flight: InFlight, grace: float) -> None:
+        self.app = app
+        self._in_flight = in_flight
+        self._grace = grace
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            self._take_signals()
+        elif self._stopping and scope["type"] == "http":
+            # A request on a connection kept alive: a load balancer sends it to another replica.
+            refusal = JSONResponse(
+                {"error": "twill-mcp is stopping; send this request again"},
+                status_code=503,
+                headers={"Connection": "close", "Retry-After": "1"},
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _take_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread: an app served from another thread is stopped by its owner
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            uvicorn_handler = signal.getsignal(signum)
+            if callable(uvicorn_handler):
+                signal.signal(signum, functools.partial(self._signalled, loop, uvicorn_handler))
+
+    def _signalled(self, loop: asyncio.AbstractEventLoop, uvicorn_handler: Any, signum: int, frame: Any) -> None:
+        # A signal handler interrupts whatever runs: everything it decides is done in a task of the loop.
+        loop.call_soon_threadsafe(self._start, uvicorn_handler, signum, frame)
+
+    def _start(self, uvicorn_handler: Any, signum: int, frame: Any) -> None:
+        self._tasks.add(task := asyncio.get_running_loop().create_task(self._stop(uvicorn_handler, signum, frame)))
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stop(self, uvicorn_handler: Any, signum: int, frame: Any) -> None:
+        if self._stopping:
+            self._in_flight.exit_at_once(signum)
+        self._stopping = True
+        server = getattr(uvicorn_handler, "__self__", None)
+        if isinstance(server, uvicorn.Server):
+            for listening in server.servers:
+                listening.close()
+        logger.info(
+            "%s: accepting no more requests; %d in flight get up to %g s",
+            signal_name(signum),
+            len(self._in_flight),
+            self._grace,
+        )
+        await self._in_flight.drain(self._grace)
+        uvicorn_handler(signum, frame)
 
 
 def _quiet_sdk(level: str) -> None:

@@ -7,6 +7,9 @@ that token is ours and never goes to Twill.
 `passthrough`: each request's `Authorization: Bearer <key>` is the caller's own Twill key,
 used for that request's calls only. The server's key is never used on a caller's behalf, so
 a request without a key is refused here, before anything reaches Twill.
+
+The decision is made once per HTTP request, by `InboundAuth`: the caller's key, when the caller
+brings one, rides in the ASGI scope under `CALLER_KEY`, where `credentials_for` finds it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
+
+CALLER_KEY = "twill_mcp.caller_key"
 
 
 def bearer(headers: Headers) -> str | None:
@@ -51,11 +56,14 @@ class InboundAuth:
         if scope["type"] != "http" or scope["path"] in self._open_paths:
             await self._app(scope, receive, send)
             return
-        problem = self._problem(bearer(Headers(scope=scope)))
-        if problem is None:
-            await self._app(scope, receive, send)
+        presented = bearer(Headers(scope=scope))
+        problem = self._problem(presented)
+        if problem is not None:
+            await _unauthorized(problem, send)
             return
-        await _unauthorized(problem, send)
+        if self._passthrough:
+            scope[CALLER_KEY] = SecretStr(presented or "")
+        await self._app(scope, receive, send)
 
     def _problem(self, presented: str | None) -> str | None:
         if self._passthrough:
@@ -91,8 +99,8 @@ def credentials_for(settings: Settings) -> CredentialsFor:
         def from_request(ctx: ServerRequestContext[Any]) -> Credentials:
             # InboundAuth let the request in only with a key, so a missing one here means no HTTP
             # request at all: then there is no caller's key, and the server's is not a substitute.
-            key = bearer(ctx.request.headers) if ctx.request is not None else None
-            return Credentials(SecretStr(key) if key else None, traceparent_of(ctx))
+            key = ctx.request.scope.get(CALLER_KEY) if ctx.request is not None else None
+            return Credentials(key, traceparent_of(ctx))
 
         return from_request
 

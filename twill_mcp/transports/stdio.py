@@ -16,10 +16,8 @@ interrupted, so a stop would wait for the host's next line, and its threads cost
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-from collections.abc import Collection
+from collections.abc import Mapping
 from typing import Any, cast
 
 import anyio
@@ -32,14 +30,14 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData
 from mcp_types.jsonrpc import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from pydantic import ValidationError
 
-from twill_mcp.transports.draining import InFlight
+from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, signal_name
 from twill_mcp.transports.eras import serve_both_eras
 from twill_mcp.transports.pipes import StdinLines, StdoutPipe
+from twill_mcp.upstream.outcomes import Effect
 
 logger = logging.getLogger(__name__)
 
 Incoming = SessionMessage | Exception
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _DrainingReader:
@@ -130,13 +128,13 @@ def _undecodable(exc: Exception) -> JSONRPCError:
 
 
 async def serve_stdio(
-    server: Server[Any], *, eof_grace: float, stop_grace: float, read_only_tools: Collection[str]
+    server: Server[Any], *, eof_grace: float, stop_grace: float, effects: Mapping[str, Effect]
 ) -> None:
     """Run `server` on this process's stdin/stdout until stdin ends or a stop signal comes, then drain.
 
     `eof_grace` bounds the wait for answers after stdin ends, `stop_grace` after SIGINT/SIGTERM.
     """
-    in_flight = InFlight(read_only_tools)
+    in_flight = InFlight(effects)
     lines = StdinLines(sys.stdin.fileno())
     try:
         async with (
@@ -171,12 +169,9 @@ async def _stop_on_signals(
         task_status.started()
         stopping = False
         async for signum in signals:
-            name = signal.Signals(signum).name
+            name = signal_name(signum)
             if stopping:
-                in_flight.cut_all(f"at once on a second {name}")
-                for handler in logging.getLogger().handlers:
-                    handler.flush()
-                os._exit(128 + signum)
+                in_flight.exit_at_once(signum)
             stopping = True
             logger.info("%s: reading no more requests; %d in flight get up to %g s", name, len(in_flight), grace)
             reader.grace = min(reader.grace, grace)

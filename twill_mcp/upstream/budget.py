@@ -1,13 +1,16 @@
 """Client-side shares of Twill's per-key rate limit, so parallel calls queue instead of collecting 429s.
 
 Twill counts requests per key, so the budget is kept per key: one process serving many
-users (the HTTP transport) never lets one user's calls hold back another's.
+users (the HTTP transport) never lets one user's calls hold back another's. `Budgets` is
+what the request path needs of them; `RateBudgets` keeps them in this process.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 
@@ -16,6 +19,23 @@ from twill_mcp.upstream.outcomes import MIN_ATTEMPT_SECONDS
 
 WINDOW_SECONDS = 60.0
 MAX_KEYS = 10_000
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Budgets(Protocol):
+    """The rate budget of every key, wherever it is kept (this process, or a store replicas share)."""
+
+    async def acquire(self, key_id: str, deadline: float) -> None:
+        """Take one request from the key's budget, waiting while the wait fits the deadline (anyio clock).
+
+        Raises `RateLimited`, with when to retry, when it does not: nothing is sent then.
+        """
+        ...
+
+    async def pause(self, key_id: str, seconds: float) -> None:
+        """Hold back every request of the key for `seconds`: Twill refused one (429) and said for how long."""
+        ...
 
 
 class RateBudget:
@@ -59,9 +79,16 @@ class RateBudget:
 
 
 class RateBudgets:
-    """A budget per key, under the key's non-reversible id; bounded in number, idle ones forgotten first."""
+    """`Budgets` kept in this process: one per key, under the key's non-reversible id; bounded in number,
+    idle ones forgotten first."""
 
-    def __init__(self, per_minute: int, *, window: float = WINDOW_SECONDS, max_keys: int = MAX_KEYS) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window: float = WINDOW_SECONDS,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
         self._per_minute = per_minute
         self._window = window
         self._max_keys = max_keys
@@ -69,6 +96,12 @@ class RateBudgets:
 
     def __len__(self) -> int:
         return len(self._budgets)
+
+    async def acquire(self, key_id: str, deadline: float) -> None:
+        await self(key_id).acquire(deadline)
+
+    async def pause(self, key_id: str, seconds: float) -> None:
+        self(key_id).pause(seconds)
 
     def __call__(self, key_id: str) -> RateBudget:
         budget = self._budgets.get(key_id)

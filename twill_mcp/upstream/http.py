@@ -25,7 +25,7 @@ from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask, route, tls_context
-from twill_mcp.upstream.budget import RateBudgets
+from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.outcomes import (
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[float, str], Awaitable[None]]
 """Reports how far a long call has come to the client: (count so far, what happened)."""
 
@@ -122,13 +121,14 @@ class TwillHttp:
         transport: httpx2.AsyncBaseTransport | None = None,
         sleep: Sleep = anyio.sleep,
         rng: random.Random | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self._settings = settings
         self._route = route(settings)
         self._transport = transport
         self._opened: httpx2.AsyncClient | None = None
         self._closed = False
-        self._budgets = RateBudgets(settings.rate_limit)
+        self._budgets = RateBudgets(settings.rate_limit) if budgets is None else budgets
         self._sleep = sleep
         self._rng = rng
 
@@ -224,11 +224,11 @@ class TwillHttp:
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
         if credentials.traceparent:
             headers["traceparent"] = credentials.traceparent
-        budget = self._budgets(credentials.key_id)
+        budgets, key_id = self._budgets, credentials.key_id
         deadline = anyio.current_time() + self._settings.call_timeout
         attempt = 0
         while True:
-            await budget.acquire(deadline)
+            await budgets.acquire(key_id, deadline)
             trace = _SendTrace()
             try:
                 with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
@@ -244,7 +244,7 @@ class TwillHttp:
                         status = response.status_code
                         if status == RATE_LIMITED:
                             # Twill counts for every client of this key: hold them all back, not just this call.
-                            budget.pause(self._wait(response.headers, attempt))
+                            await budgets.pause(key_id, self._wait(response.headers, attempt))
                         if repeatable(status, effect):
                             wait = self._wait(response.headers, attempt)
                             if self._fits(attempt, wait, deadline):

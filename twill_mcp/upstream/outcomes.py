@@ -130,25 +130,29 @@ def not_sent(why: str, *, timed_out: bool) -> ToolCallError:
     )
 
 
+def repeat_advice(effect: Effect) -> str:
+    """What to do about a request whose answer was lost: the one wording, in results and in logs."""
+    if effect.read_only:
+        return "This call changes nothing; calling again is safe."
+    if effect.idempotent:
+        return "Calling it again is safe: repeating it has no further effect."
+    return "Check the current state before calling again: a repeat could do it twice."
+
+
+def unknown_outcome(effect: Effect) -> str | None:
+    """What is unknown once a request may have reached Twill unanswered; None for a read, which changes nothing."""
+    if effect.read_only:
+        return None
+    return f"{OutcomeUnknown.code}: whether Twill did {effect.action}"
+
+
 def lost(effect: Effect, why: str, *, timed_out: bool) -> ToolCallError:
     """The request was (maybe) sent, but its answer was lost: whether Twill acted is unknown."""
     if effect.read_only:
         cls = UpstreamTimeout if timed_out else UpstreamUnreachable
-        return cls(f"Twill did not answer: {why}.", hint="This call changes nothing; calling again is safe.")
-    again = (
-        "Calling it again is safe: repeating it has no further effect."
-        if effect.idempotent
-        else "Check the current state before calling again: a repeat could do it twice."
-    )
+        return cls(f"Twill did not answer: {why}.", hint=repeat_advice(effect))
     return OutcomeUnknown(
         f"The request reached Twill but the answer was lost ({why}): it is unknown whether Twill did {effect.action}.",
-        hint=again,
+        hint=repeat_advice(effect),
         retryable=effect.idempotent,
     )
-
-
-def cut_short(effect: Effect) -> str | None:
-    """For the log, when a call is abandoned before Twill answered (client cancel, shutdown)."""
-    if effect.read_only:
-        return None
-    return f"outcome_unknown: whether Twill did {effect.action}"
