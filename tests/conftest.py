@@ -33,7 +33,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.core.config import Settings
+from twill_mcp.core.config import ENVIRONMENT, Settings
 from twill_mcp.core.credentials import Credentials, server_key
 from twill_mcp.core.errors import ToolCallError
 from twill_mcp.core.logs import configure_logging
@@ -83,6 +83,13 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, named_level in levels.items():
         logging.getLogger(name).setLevel(named_level)
+
+
+@pytest.fixture
+def no_twill_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the settings' variables from the environment the tests run in: each test sets what it needs."""
+    for name in [*ENVIRONMENT, "TWILL_API_KEY", "TWILL_API_KEY_FILE"]:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -158,7 +165,8 @@ async def serving(
     """
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
     http = TwillHttp(settings, sleep=Waits(), rng=random.Random(7))
-    async with Client(build_server(http, tools, server_key(settings.api_key)), mode=mode) as client:
+    credentials = server_key(settings.api_key, settings.api_key_problem)
+    async with Client(build_server(http, tools, credentials), mode=mode) as client:
         yield client
 
 

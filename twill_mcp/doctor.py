@@ -18,7 +18,7 @@ import anyio
 import httpx2
 import mcp_types as types
 
-from twill_mcp.core.config import ENVIRONMENT, TWILL_RATE_LIMIT, Settings, read_api_key, variables
+from twill_mcp.core.config import ENVIRONMENT, KEY_FIXES, TWILL_RATE_LIMIT, Settings, read_api_key, variables
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
@@ -32,7 +32,7 @@ GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL
 # What to do about a problem with a setting, by the variable its message starts with.
 FIXES = {
     "TWILL_API_KEY_FILE": "point it at a readable file that holds only the key",
-    "TWILL_API_KEY": "copy the key again from Twill (workspace settings → API Keys)",
+    "TWILL_API_KEY": KEY_FIXES["TWILL_API_KEY"],
     "TWILL_BASE_URL": "unset it for https://twill.ai, or give your Twill origin over https",
     "SSL_CERT_FILE": "point it at a PEM file of the CA certificates to trust, or unset it for the system store",
 }
@@ -89,6 +89,10 @@ def _config_problem(problem: str) -> Check:
 
 
 def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
+    if settings.api_key_problem is not None:
+        # The server starts on such a key, so that a host shows the reason in a call; doctor is where it fails loudly.
+        variable, _, reason = settings.api_key_problem.partition(": ")
+        return Check(variable, f"{reason} — fix: {KEY_FIXES[variable]}", problem=True)
     if settings.api_key is None:
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]

@@ -27,6 +27,8 @@ class Credentials:
     api_key: SecretStr | None
     traceparent: str | None = None
     """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
+    key_problem: str | None = None
+    """Why the configured key is not used ('VARIABLE: reason'), when there is one: a call answers it."""
     _digest: str = field(init=False, repr=False, compare=False)
     scrub: Scrub = field(init=False, repr=False, compare=False)
     """Removes this key from what comes back; made once with the credentials, not per request."""
@@ -53,13 +55,13 @@ CredentialsFor = Callable[[Any], Credentials]
 """Resolves the credentials of one MCP request from its `ServerRequestContext`."""
 
 
-def server_key(api_key: SecretStr | None) -> CredentialsFor:
+def server_key(api_key: SecretStr | None, key_problem: str | None = None) -> CredentialsFor:
     """Every request made with the server's own key (stdio, and HTTP's `--auth env`), in the caller's trace."""
-    untraced = Credentials(api_key)  # what almost every call is: hashed and made ready once
+    untraced = Credentials(api_key, key_problem=key_problem)  # what almost every call is: hashed and made ready once
 
     def credentials(ctx: Any) -> Credentials:
         traceparent = traceparent_of(ctx)
-        return untraced if traceparent is None else Credentials(api_key, traceparent)
+        return untraced if traceparent is None else Credentials(api_key, traceparent, key_problem)
 
     return credentials
 

@@ -10,7 +10,9 @@ Loopback is not special: list it in NO_PROXY to reach it directly.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +23,8 @@ from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from twill_mcp.core.config import Settings
+
+from twill_mcp.core.errors import ConfigError
 
 PROXY_SCHEMES = ("http", "https")
 PROXY_EXAMPLE = "http://proxy.example.com:3128"
@@ -141,3 +145,26 @@ def check_ca_file(ssl_cert_file: str) -> None:
 
 def trust_source(ssl_cert_file: str | None) -> str:
     return f"the CAs in {ssl_cert_file} (SSL_CERT_FILE)" if ssl_cert_file else "the system trust store"
+
+
+def port_in_use(host: str, port: int) -> str:
+    return (
+        f"port {port} on {host} is already in use by another process (another twill-mcp?); stop it, "
+        "choose another with --port N, or use --port 0 for any free port"
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with what to do, a port another process listens on, before a server logs a bare errno for it."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the server will bind: a port left in TIME_WAIT by a stopped server is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(port_in_use(host, port)) from None
+            # Anything else (a privileged port, an address not on this machine) the server reports as it is.

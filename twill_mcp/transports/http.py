@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twill_mcp import __version__
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
+from twill_mcp.core.network import check_port_free
 from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.call import effects
@@ -119,6 +120,7 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
     check_auth_mode(settings)
     check_service(settings)
+    check_port_free(settings.host, settings.port)
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1

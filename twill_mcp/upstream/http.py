@@ -22,9 +22,9 @@ import anyio
 import httpx2
 
 from twill_mcp import __version__
-from twill_mcp.core.config import Settings
+from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
-from twill_mcp.core.errors import MissingApiKey, ToolCallError, UpstreamUnreachable
+from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask, route, tls_context
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.decode import Incoming
@@ -235,6 +235,12 @@ class TwillHttp:
 
         Every attempt and every wait fits in one deadline (`call_timeout`).
         """
+        if credentials.api_key is None and credentials.key_problem is not None:
+            variable, _, reason = credentials.key_problem.partition(": ")
+            raise UnusableApiKey(
+                f"The Twill API key from {variable} {reason}, so nothing was sent.",
+                hint=f"Ask the user to {KEY_FIXES[variable]}.",
+            )
         if credentials.api_key is None:
             raise MissingApiKey(
                 "No Twill API key is configured, so nothing was sent.",
