@@ -35,14 +35,13 @@ from pydantic import SecretStr
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import ENVIRONMENT, Settings
 from twill_mcp.core.credentials import Credentials, server_key
-from twill_mcp.core.errors import ToolCallError
 from twill_mcp.core.logs import configure_logging
 from twill_mcp.server.build import build_server
 from twill_mcp.spec.compiler import CompiledTool, compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.tools.catalog import exposed_tools
-from twill_mcp.tools.responses import read_failure
-from twill_mcp.upstream.http import Answer, RawResponse, TwillHttp
+from twill_mcp.upstream.answer import Answer, RawResponse
+from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
 
@@ -230,23 +229,17 @@ CREDENTIALS = Credentials(SecretStr(API_KEY))
 
 
 class RawReader:
-    """Reads a success as the bytes that came, and errors as every tool does: for tests of the transport alone."""
+    """Reads a success as the bytes that came: for tests of the transport alone (errors are read as for every tool)."""
 
     accept = "application/json"
     streams = False
 
-    def __init__(self, effect: Effect) -> None:
-        self._effect = effect
-
-    async def success(self, answer: Answer, arguments: Any, progress: Any) -> RawResponse:
+    async def success(self, answer: Answer) -> RawResponse:
         return await answer.read()
-
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
 
 
 async def send(
     http: TwillHttp, request: PreparedRequest, effect: Effect, credentials: Credentials = CREDENTIALS
 ) -> RawResponse:
     """One exchange through the request path; a success as raw bytes, an error answer raised as the tools raise it."""
-    return await http.exchange(request, credentials, effect, RawReader(effect))
+    return await http.exchange(request, credentials, effect, RawReader())

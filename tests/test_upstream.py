@@ -95,11 +95,10 @@ async def test_an_event_stream_line_that_never_ends_is_cut_at_the_cap_as_it_arri
         return httpx2.Response(200, headers={"Content-Type": "text/event-stream"}, content=endless_line())
 
     settings = Settings.load({"TWILL_API_KEY": API_KEY}, max_response_bytes=cap)
-    tool = compiled("stream_job_logs")
-    reader = EventStreamReader(tool, READING)
+    reader = EventStreamReader.binder(compiled("stream_job_logs"))({"maxSeconds": 10}, None)
     request = PreparedRequest("GET", "/jobs/j1/logs/stream")
     async with TwillHttp(settings, transport=httpx2.MockTransport(answer)) as http:
-        success = await http.exchange(request, CREDENTIALS, READING, reader, {"maxSeconds": 10})
+        success = await http.exchange(request, CREDENTIALS, READING, reader)
     assert success.body["stoppedBy"] == "max_bytes"
     assert pulled <= cap + chunk
 

@@ -22,7 +22,8 @@ from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, W
 from twill_mcp.tools.call import ToolCall
 from twill_mcp.tools.catalog import compiled_by_name
 from twill_mcp.tools.composed import Tool
-from twill_mcp.upstream.http import Progress, TwillHttp
+from twill_mcp.upstream.answer import Progress
+from twill_mcp.upstream.http import TwillHttp
 
 SERVER_NAME = "twill"
 # The lists are the same for every caller and fixed for the life of a process; a redeploy may change them.

@@ -8,15 +8,13 @@ the reason, never answered with a truncated archive.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
-from twill_mcp.tools.responses import Success, read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse
-from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.core.errors import BadUpstreamResponse
+from twill_mcp.tools.responses import Success
+from twill_mcp.upstream.answer import Answer, RawResponse
 
 _HEADERS = (("x-twill-session-id", "sessionId"), ("x-twill-job-id", "jobId"))
 
@@ -25,13 +23,7 @@ class ArchiveReader:
     accept = "*/*"
     streams = False
 
-    def __init__(self, effect: Effect) -> None:
-        self._effect = effect
-
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+    async def success(self, answer: Answer) -> Success:
         return archive(await answer.read(), "twill://" + answer.path.strip("/"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,11 +16,12 @@ from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
 from twill_mcp.tools.archives import ArchiveReader
 from twill_mcp.tools.arguments import ArgumentChecker
-from twill_mcp.tools.composed import ComposedTool, Perform, Tool
+from twill_mcp.tools.composed import ComposedTool, Tool
 from twill_mcp.tools.events import EventStreamReader
 from twill_mcp.tools.responses import JsonReader, Success
 from twill_mcp.tools.results import error_result, success_result
-from twill_mcp.upstream.http import Progress, Reader, TwillHttp
+from twill_mcp.upstream.answer import Progress, Reader
+from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect, after_success, unknown_outcome
 from twill_mcp.upstream.request import prepare_request
 
@@ -30,12 +31,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def reader_for(tool: CompiledTool, effect: Effect) -> Reader[Success]:
+ReaderFor = Callable[[Mapping[str, Any], Progress | None], Reader[Success]]
+"""A tool's reader for one call, bound to that call's arguments and progress."""
+
+
+def reader_for(tool: CompiledTool) -> ReaderFor:
     if tool.response_kind == "event-stream":
-        return EventStreamReader(tool, effect)
-    if tool.response_kind == "binary":
-        return ArchiveReader(effect)
-    return JsonReader(tool, effect)
+        return EventStreamReader.binder(tool)
+    reader: Reader[Success] = ArchiveReader() if tool.response_kind == "binary" else JsonReader(tool, effect_of(tool))
+    return lambda arguments, progress: reader
 
 
 def effect_of(tool: Tool) -> Effect:
@@ -58,13 +62,13 @@ class OperationCall:
     def __init__(self, tool: CompiledTool) -> None:
         self._tool = tool
         self.effect = effect_of(tool)
-        self._reader = reader_for(tool, self.effect)
+        self._reader = reader_for(tool)
 
     async def __call__(
         self, http: TwillHttp, credentials: Credentials, checked: dict[str, Any], progress: Progress | None
     ) -> Success:
         request = prepare_request(self._tool.operation, checked)
-        return await http.exchange(request, credentials, self.effect, self._reader, checked, progress)
+        return await http.exchange(request, credentials, self.effect, self._reader(checked, progress))
 
 
 class ToolCall:
@@ -72,9 +76,12 @@ class ToolCall:
 
     def __init__(self, tool: Tool) -> None:
         self.tool = tool
-        self.effect = effect_of(tool)
         self._arguments = ArgumentChecker(tool.input_schema)
-        self._perform: Perform = tool.perform if isinstance(tool, ComposedTool) else OperationCall(tool)
+        if isinstance(tool, ComposedTool):
+            self.effect, self._perform = effect_of(tool), tool.perform
+        else:
+            operation = OperationCall(tool)
+            self.effect, self._perform = operation.effect, operation
 
     async def __call__(
         self,

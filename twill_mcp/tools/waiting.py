@@ -30,10 +30,11 @@ from twill_mcp.spec.compiler import Annotations, CompiledTool
 from twill_mcp.tools.call import OperationCall, effect_of
 from twill_mcp.tools.composed import ComposedTool
 from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
-from twill_mcp.tools.responses import Success, read_failure
+from twill_mcp.tools.responses import Success
+from twill_mcp.upstream.answer import Answer, Progress
 from twill_mcp.upstream.budget import Sleep
-from twill_mcp.upstream.http import Answer, Progress, RawResponse, TwillHttp
-from twill_mcp.upstream.outcomes import Effect, lost
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import lost
 from twill_mcp.upstream.request import prepare_request
 
 NAME = "wait_for_task"
@@ -180,7 +181,7 @@ class _Waiter:
     ) -> bool:
         """Follow the job's log stream until it says the job is over (True) or the window or stream ends (False)."""
         request = prepare_request(self._stream.operation, {"jobId": job_id})
-        reader = _CompletionReader(self._stream_effect, window_end, watch)
+        reader = _CompletionReader(window_end, watch)
         with anyio.move_on_after(max(window_end - anyio.current_time(), 0.0)):
             try:
                 return await http.exchange(request, credentials, self._stream_effect, reader)
@@ -199,15 +200,11 @@ class _CompletionReader:
     accept = EVENT_STREAM
     streams = True
 
-    def __init__(self, effect: Effect, window_end: float, watch: _Watch) -> None:
-        self._effect = effect
+    def __init__(self, window_end: float, watch: _Watch) -> None:
         self._window_end = window_end
         self._watch = watch
 
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> bool:
+    async def success(self, answer: Answer) -> bool:
         with anyio.move_on_after(max(self._window_end - anyio.current_time(), 0.0)):
             async for event in sse_events(answer.lines(), answer.incoming):
                 if not isinstance(event, dict):

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
@@ -26,8 +23,10 @@ from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask, route, tls_context
+from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.decode import Incoming
+from twill_mcp.upstream.failures import read_failure
 from twill_mcp.upstream.outcomes import (
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
@@ -44,99 +43,6 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-Progress = Callable[[float, str], Awaitable[None]]
-"""Reports how far a long call has come to the client: (count so far, what happened)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    status: int
-    headers: httpx2.Headers
-    body: bytes
-    truncated: bool
-    """The body was longer than the configured cap and was cut there."""
-    incoming: Incoming
-    """How what the body holds is decoded for this call (key scrubbed, text sanitized)."""
-
-
-class Answer:
-    """Twill's answer to one attempt as it arrives: read whole or line by line, capped, the key scrubbed."""
-
-    def __init__(
-        self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: Scrub, incoming: Incoming
-    ) -> None:
-        self.path = path
-        """The request's path under the API root, as sent: what the answer is about."""
-        self._response = response
-        self._cap = cap
-        self._scrub = scrub
-        self.incoming = incoming
-        """How text and JSON in this answer are decoded for the agent."""
-        self.status = response.status_code
-        self.headers = _scrubbed(response.headers, scrub)
-        self.deadline = deadline
-        """When the whole call must be over (anyio clock): a reader that waits must end before it."""
-        self.truncated = False
-
-    async def read(self) -> RawResponse:
-        """The body up to the cap; past it, cut and marked truncated."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in self._response.aiter_bytes():
-            size += len(chunk)
-            if size > self._cap:
-                chunks.append(chunk[: len(chunk) - (size - self._cap)])
-                self.truncated = True
-                break
-            chunks.append(chunk)
-        body = self._scrub.body(b"".join(chunks))
-        return RawResponse(self.status, self.headers, body, self.truncated, self.incoming)
-
-    async def lines(self) -> AsyncIterator[str]:
-        """The body's lines until it ends or passes the cap (then `truncated` is set).
-
-        A line ends at CR, LF or CRLF only, as event streams define it: a U+2028 or U+0085 inside
-        an event's JSON is text (`str.splitlines`, which httpx's line reader uses, splits there).
-        The cap counts every byte as it arrives, so a line that never ends is never held whole.
-        """
-        size = 0
-        pending = bytearray()
-        async for chunk in self._response.aiter_bytes():
-            size += len(chunk)
-            if size > self._cap:
-                self.truncated = True
-                return
-            pending += chunk
-            start = 0
-            for end in _LINE_END.finditer(pending):
-                if end.group() == b"\r" and end.end() == len(pending):
-                    break  # the LF of a CRLF may be in the next chunk
-                yield self._line(pending[start : end.start()])
-                start = end.end()
-            del pending[:start]
-        if pending:
-            yield self._line(pending.removesuffix(b"\r"))
-
-    def _line(self, line: bytes | bytearray) -> str:
-        return self._scrub.text(line.decode("utf-8", "replace"))
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-class Reader(Protocol[T_co]):
-    """How one tool reads an answer; chosen once per tool at start-up."""
-
-    accept: str
-    streams: bool
-    """The answer is followed as it arrives (a quiet spell is not a failure) rather than read whole."""
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> T_co: ...
-
-    def failure(self, raw: RawResponse) -> ToolCallError: ...
-
-
 # Every open call holds one connection, and a log stream may stay open for minutes: with httpx's
 # default of 100, a hosted server's 101st open stream waited for a free connection and failed.
 # Idle connections kept for reuse: at least the calls one busy client keeps in flight.
@@ -227,8 +133,6 @@ class TwillHttp:
         credentials: Credentials,
         effect: Effect,
         reader: Reader[T],
-        arguments: Mapping[str, Any] | None = None,
-        progress: Progress | None = None,
     ) -> T:
         """Send one request for these credentials, retrying what `outcomes` allows, and return what the reader makes
         of the answer (or raise the error it makes of it).
@@ -286,8 +190,8 @@ class TwillHttp:
                             request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
                         )
                         if 200 <= status < 300:
-                            return await reader.success(answer, arguments or {}, progress)
-                        raise reader.failure(await answer.read())
+                            return await reader.success(answer)
+                        raise read_failure(await answer.read(), effect)
             except _Retry as retry:
                 wait, why = retry.wait, retry.why
             except TimeoutError:
@@ -370,13 +274,6 @@ class _SendTrace:
         # A proxy's CONNECT carries nothing of the request: only what goes through the tunnel counts.
         if not self.sent and event.endswith("send_request_headers.started") and info["request"].method != b"CONNECT":
             self.sent = True
-
-
-def _scrubbed(headers: httpx2.Headers, scrub: Scrub) -> httpx2.Headers:
-    if not any(scrub.found_in(value) for value in headers.values()):
-        return headers
-    # In the encoding the values were read in: a non-ASCII one (latin-1) must not fail to be written back.
-    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()], headers.encoding)
 
 
 def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
