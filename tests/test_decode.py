@@ -88,3 +88,9 @@ def test_hidden_characters_are_removed_from_values_and_keys(hidden: str) -> None
 def test_raw_text_keeps_hidden_characters_but_not_the_key() -> None:
     raw = Incoming(Scrub(KEY), raw_text=True)
     assert raw.json(f'{{"a": "\\u202e{KEY}"}}') == {"a": f"\u202e{REDACTED}"}
+
+
+@pytest.mark.parametrize("encoded", ['ab\\/cd/ef\\"gh12', 'ab/cd\\/ef\\"gh12', "ab/cd/ef\\u0022gh12"])
+def test_a_key_with_slashes_and_quotes_is_scrubbed_when_only_some_are_escaped(encoded: str) -> None:
+    incoming = Incoming(Scrub('ab/cd/ef"gh12'))
+    assert incoming.json(f'{{"m": "{encoded}"}}') == {"m": REDACTED}

@@ -50,9 +50,10 @@ class Incoming:
             value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
         except RecursionError:
             raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
-        if "\\u" not in text and not self._scrub.found_in(text) and (self._raw or not _suspect_json(text)):
-            # Nothing in any string to change (no escape could hide a character or the key): the common
-            # case, which only needs its depth checked, and fewer brackets than levels cannot nest too deep.
+        hidden = "\\u" in text or self._scrub.may_be_escaped_in(text) or self._scrub.found_in(text)
+        if not hidden and (self._raw or not _suspect_json(text)):
+            # Nothing in any string to change (no escape that could hide a character or spell the key): the
+            # common case, which only needs its depth checked, and fewer brackets than levels cannot nest too deep.
             if text.count("[") + text.count("{") > MAX_DEPTH:
                 _check_depth(value)
             return value
