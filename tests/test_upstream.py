@@ -103,6 +103,19 @@ async def test_an_event_stream_line_that_never_ends_is_cut_at_the_cap_as_it_arri
     assert pulled <= cap + chunk
 
 
+async def test_a_protocol_error_quoting_the_other_end_is_reported_sanitized() -> None:
+    def garbled(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.RemoteProtocolError("illegal header \x1b[2J\u202eevil", request=request)
+
+    settings = Settings.load({"TWILL_API_KEY": API_KEY}, max_retries=0)
+    async with TwillHttp(settings, transport=httpx2.MockTransport(garbled)) as http:
+        with pytest.raises(ToolCallError) as caught:
+            await send(http, CANCEL, CANCELLING)
+    assert "illegal header evil" in caught.value.message
+    assert "\x1b" not in caught.value.message
+    assert "\u202e" not in caught.value.message
+
+
 async def test_a_redirect_is_not_followed_so_the_key_stays_at_the_origin(fake_twill: FakeTwill) -> None:
     fake_twill.then(Scripted(307, b"", {"Location": "https://elsewhere.example/steal"}))
     with pytest.raises(BadUpstreamResponse, match="redirect"):

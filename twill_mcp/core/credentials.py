@@ -81,13 +81,20 @@ def traceparent_of(ctx: Any) -> str | None:
 class Scrub:
     """Removes a key from what Twill (or a proxy) sent back, where its bytes enter: raw, JSON-escaped, `\\/`-escaped."""
 
-    __slots__ = ("_forms", "_texts")
+    __slots__ = ("_escapes", "_forms", "_texts")
 
     def __init__(self, key: str) -> None:
         escaped = json.dumps(key)[1:-1]
         texts = {key, escaped, escaped.replace("/", "\\/")} if key else set()
         self._texts = tuple(sorted(texts, key=len, reverse=True))
         self._forms = tuple(text.encode() for text in self._texts)
+        # The JSON escapes that could spell some of the key's characters: `\\u` any, the short ones their own.
+        short = [f"\\{ch}" for ch in '/"\\' if ch in key]
+        self._escapes = ("\\u", *short) if key else ()
+
+    def may_be_escaped_in(self, text: str) -> bool:
+        """Whether JSON text holds an escape that could spell (part of) the key: then only decoding can tell."""
+        return any(escape in text for escape in self._escapes)
 
     def body(self, body: bytes) -> bytes:
         for form in self._forms:

@@ -168,16 +168,19 @@ def _modern(scope: Scope) -> bool:
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool, list[Message]]:
     """The body read up to its end, or until it passes `limit` or the client goes: (body, whole, what ended it)."""
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return body, False, [message]
-        body += message.get("body", b"")
+            return b"".join(chunks), False, [message]
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
         if not message.get("more_body", False):
-            return body, True, []
-        if len(body) > limit:
-            return body, False, []  # the app reads the rest, and refuses it as too large
+            return b"".join(chunks), True, []
+        if size > limit:
+            return b"".join(chunks), False, []  # the app reads the rest, and refuses it as too large
 
 
 def _bad_id(body: bytes) -> str | None:

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from twill_mcp.core.credentials import Scrub
-from twill_mcp.core.sanitize import for_agent
+from twill_mcp.core.sanitize import for_agent, suspect
 
 # Far above any real Twill body (a task with its jobs is ~6 deep), far below what breaks a decoder or serializer,
 # and leaves room for the few levels a composed tool wraps around a body.
@@ -50,6 +50,13 @@ class Incoming:
             value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
         except RecursionError:
             raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
+        hidden = "\\u" in text or self._scrub.may_be_escaped_in(text) or self._scrub.found_in(text)
+        if not hidden and (self._raw or not _suspect_json(text)):
+            # Nothing in any string to change (no escape that could hide a character or spell the key): the
+            # common case, which only needs its depth checked, and fewer brackets than levels cannot nest too deep.
+            if text.count("[") + text.count("{") > MAX_DEPTH:
+                _check_depth(value)
+            return value
         # Text decoded from UTF-8 holds no surrogate: only a `\udXXX` escape can make one.
         return self._value(value, 0, _SURROGATE_ESCAPE.search(text) is not None)
 
@@ -70,6 +77,31 @@ class Incoming:
             # but it cannot be encoded as UTF-8 when the result is written, which would take the session down.
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         return self.text(text)
+
+
+def _suspect_json(text: str) -> bool:
+    """Whether JSON text without escapes may hold what the sanitizer removes.
+
+    Valid JSON holds no raw C0 control character (only as an escape), so ASCII text can hold
+    only DEL; anything else is left to the sanitizer's own check.
+    """
+    if text.isascii():
+        return "\x7f" in text
+    return suspect(text)
+
+
+def _check_depth(value: Any) -> None:
+    """Raise `TooDeep` if containers nest past `MAX_DEPTH`; strings and numbers are not looked at."""
+    if type(value) is not dict and type(value) is not list:
+        return
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                if depth >= MAX_DEPTH:
+                    raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
 
 
 def _refuse_constant(name: str) -> Any:

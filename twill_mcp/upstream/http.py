@@ -23,6 +23,7 @@ from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask, route, tls_context
+from twill_mcp.core.sanitize import for_agent
 from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.decode import Incoming
@@ -277,9 +278,12 @@ class _SendTrace:
 
 
 def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
-    """A short reason: the exception type and its first line, the key scrubbed."""
+    """A short reason: the exception type and its first line, the key scrubbed, sanitized.
+
+    A protocol error may quote what the other end sent (a malformed header, a status line).
+    """
     if exc is None:
         return "closed"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    reason = for_agent(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     return scrub.text(reason) if scrub else reason
