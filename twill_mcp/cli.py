@@ -165,7 +165,9 @@ CALL_USAGE = "twill-mcp call TOOL [NAME=VALUE ...] [--json OBJECT] [options]"
 
 def _call_options(parser: argparse.ArgumentParser) -> None:
     # Optional here so that a missing TOOL gets our message: argparse would call NAME=VALUE required too.
-    parser.add_argument("tool", nargs="?", help="tool name, e.g. cancel_task (`twill-mcp tools` lists them)")
+    parser.add_argument(
+        "tool", nargs="?", metavar="TOOL", help="tool name, e.g. cancel_task (`twill-mcp tools` lists them)"
+    )
     parser.add_argument(
         "arguments",
         nargs="*",
@@ -218,7 +220,8 @@ def build_parser(argv: Sequence[str] = ("install",)) -> Parser:
     parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
     _surface_options(parser)
     _http_options(parser)
-    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    # prog: a command's usage and errors start "twill-mcp NAME", not the main parser's whole usage line.
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="twill-mcp")
     # After add_subparsers, whose own default (None) would otherwise win: no command means serving.
     parser.set_defaults(command="serve")
     for name, (summary, options, shared) in COMMAND_PARSERS.items():
