@@ -135,7 +135,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
     """
 
     @asynccontextmanager
-    async def _launch(**env: str | None) -> AsyncIterator[Client]:
+    async def _in_memory(**env: str | None) -> AsyncIterator[Client]:
         log = tmp_path / f"stderr-{len(stderr_logs)}.log"
         stderr_logs.append(log)
         settings = Settings.load(server_env(fake_twill, **env))
@@ -144,7 +144,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
             async with serving(settings, exposed_tools(settings)) as client:
                 yield client
 
-    return _launch
+    return _in_memory
 
 
 class Waits(list[float]):

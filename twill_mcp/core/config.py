@@ -54,6 +54,7 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_TOOLS": "tools",
     "TWILL_MCP_EXCLUDE_TOOLS": "exclude_tools",
     "TWILL_MCP_READ_ONLY": "read_only",
+    "TWILL_MCP_RAW_TEXT": "raw_text",
     "TWILL_MCP_TRANSPORT": "transport",
     "TWILL_MCP_HOST": "host",
     "TWILL_MCP_PORT": "port",
@@ -105,6 +106,9 @@ class Settings(BaseModel):
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
     read_only: bool = False
+    raw_text: bool = Field(
+        False, description="Pass Twill's text on as it came, without removing invisible and control characters."
+    )
     # Serving over streamable HTTP (`--transport http`); see twill_mcp/transports/http.py.
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"

@@ -43,12 +43,13 @@ def archive(raw: RawResponse, uri: str) -> Success:
             status=raw.status,
             hint="Raise TWILL_MCP_MAX_RESPONSE_BYTES, or download it with Twill's own CLI.",
         )
-    mime = raw.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    mime = raw.incoming.text(raw.headers.get("content-type", "application/octet-stream").split(";")[0].strip())
     info: dict[str, Any] = {"uri": uri, "mimeType": mime, "bytes": len(raw.body)}
     for header, key in _HEADERS:
         if raw.headers.get(header):
-            info[key] = raw.headers[header]
-    if (count := raw.headers.get("x-twill-file-count", "")).isdigit():
+            info[key] = raw.incoming.text(raw.headers[header])
+    # ASCII only: int() refuses some of what str.isdigit() accepts ("²"), and that would be a crash.
+    if (count := raw.headers.get("x-twill-file-count", "")).isascii() and count.isdigit():
         info["fileCount"] = int(count)
     blob = types.BlobResourceContents(uri=uri, mime_type=mime, blob=base64.b64encode(raw.body).decode("ascii"))
     return Success(info, [types.EmbeddedResource(type="resource", resource=blob)])

@@ -20,7 +20,8 @@ import anyio
 
 from twill_mcp.core.errors import ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
-from twill_mcp.tools.responses import Success, parse_json, read_failure
+from twill_mcp.tools.responses import Success, read_failure
+from twill_mcp.upstream.decode import MAX_DEPTH, Incoming, TooDeep
 from twill_mcp.upstream.http import Answer, Progress, RawResponse
 from twill_mcp.upstream.outcomes import Effect
 
@@ -92,7 +93,7 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     started = time.monotonic()
     window_seconds = max(min(max_seconds, answer.deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
     with anyio.move_on_after(window_seconds) as window:
-        async for event in sse_events(answer.lines()):
+        async for event in sse_events(answer.lines(), answer.incoming):
             summary.events += 1
             kind = str(event.get("type", "message")) if isinstance(event, dict) else "message"
             summary.types[kind] += 1
@@ -118,26 +119,28 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     return summary
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
-    """Each event's data (JSON-decoded where it is JSON), per the SSE line format."""
+async def sse_events(lines: AsyncIterator[str], incoming: Incoming) -> AsyncIterator[Any]:
+    """Each event's data (JSON-decoded where it is JSON), per the SSE line format, decoded for the agent."""
     data: list[str] = []
     async for line in lines:
         if line == "":
             if data:
-                yield _decode("\n".join(data))
+                yield _decode("\n".join(data), incoming)
                 data = []
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
         # `event:`, `id:`, `retry:` and `:` comments carry nothing the summary needs.
     if data:
-        yield _decode("\n".join(data))
+        yield _decode("\n".join(data), incoming)
 
 
-def _decode(text: str) -> Any:
+def _decode(text: str, incoming: Incoming) -> Any:
     try:
-        return parse_json(text)
+        return incoming.json(text)
+    except TooDeep:
+        return incoming.text(f"(an event nested deeper than {MAX_DEPTH} levels, left out)")
     except ValueError:
-        return text
+        return incoming.text(text)
 
 
 def _preview(event: Any) -> Any:

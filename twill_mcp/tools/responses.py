@@ -10,8 +10,6 @@ is not Twill's envelope still yields the status and a useful message). Every rea
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import mcp_types as types
 
 from twill_mcp.core.errors import ApiError, BadUpstreamResponse, ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.upstream.decode import MAX_DEPTH, TooDeep
 from twill_mcp.upstream.http import Answer, Progress, RawResponse
 from twill_mcp.upstream.outcomes import Effect, after_success, repeatable, retry_after_seconds, status_hint
 
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 _NO_JSON = object()
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +45,21 @@ def read_failure(raw: RawResponse, effect: Effect) -> ToolCallError:
     retryable = repeatable(status, effect)
     retry_after = retry_after_seconds(raw.headers.get("retry-after")) if retryable else None
     hint = status_hint(status, effect, retry_after)
-    envelope = _envelope(_json(raw.body))
+    try:
+        envelope = _envelope(_json(raw))
+    except TooDeep:
+        return BadUpstreamResponse(
+            _too_deep(raw), status=status, retry_after=retry_after, retryable=retryable, hint=hint
+        )
     if envelope is not None:
         code, message, details = envelope
         return ApiError(
             code, message, status=status, details=details, retry_after=retry_after, retryable=retryable, hint=hint
         )
     if 300 <= status < 400:
+        location = raw.incoming.text(raw.headers.get("location", "nowhere"))
         return BadUpstreamResponse(
-            f"Twill answered with a redirect (HTTP {status}) to {raw.headers.get('location', 'nowhere')!r}; "
+            f"Twill answered with a redirect (HTTP {status}) to {location!r}; "
             "redirects are not followed so the API key never leaves the configured origin.",
             status=status,
             hint="Check TWILL_BASE_URL: it should be the origin, for example https://twill.ai.",
@@ -107,7 +111,14 @@ class JsonReader:
         """The JSON success body of a complete 2xx answer, or raise what is wrong with it."""
         if raw.truncated:
             raise too_large(raw, self._effect)
-        body = _json(raw.body)
+        try:
+            body = _json(raw)
+        except TooDeep:
+            raise BadUpstreamResponse(
+                _too_deep(raw),
+                status=raw.status,
+                hint=after_success(raw.status, self._effect, "This is not a body Twill documents; report it."),
+            ) from None
         if body is _NO_JSON:
             if not raw.body.strip() and self._tool.success_schema is None:
                 return {}
@@ -130,29 +141,18 @@ class JsonReader:
         return body
 
 
-def parse_json(text: str) -> Any:
-    """`json.loads`, made safe to send on: a lone surrogate becomes U+FFFD.
-
-    JavaScript's JSON.stringify writes a string cut mid-emoji as a lone `\\udXXX` escape;
-    Python accepts it, but it cannot be encoded as UTF-8 when the result is written to
-    the client, which would take the whole session down.
-    """
-    value = json.loads(text)
-    if not _SURROGATE_ESCAPE.search(text):
-        return value  # text decoded from UTF-8 holds no surrogate: only a `\\udXXX` escape can make one
+def _json(raw: RawResponse) -> Any:
+    """The JSON the body holds, decoded for the agent; `_NO_JSON` if it holds none; `TooDeep` past the bound."""
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=False)
-        value = json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
-    return value
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return parse_json(body.decode("utf-8"))
+        return raw.incoming.json(raw.body.decode("utf-8"))
+    except TooDeep:
+        raise
     except (UnicodeDecodeError, ValueError):
         return _NO_JSON
+
+
+def _too_deep(raw: RawResponse) -> str:
+    return f"Twill answered HTTP {raw.status} with JSON nested deeper than {MAX_DEPTH} levels, which is not passed on."
 
 
 def _envelope(body: Any) -> tuple[str, str, Any] | None:

@@ -209,7 +209,7 @@ class _CompletionReader:
 
     async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> bool:
         with anyio.move_on_after(max(self._window_end - anyio.current_time(), 0.0)):
-            async for event in sse_events(answer.lines()):
+            async for event in sse_events(answer.lines(), answer.incoming):
                 if not isinstance(event, dict):
                     continue
                 if event.get("type") == "complete":

@@ -34,9 +34,10 @@ from twill_mcp.server.build import build_server, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.call import effects
 from twill_mcp.tools.composed import Tool
+from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
-from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
+from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
 from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         transport_security=transport_security(settings),
         custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
     )
-    service = InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=frozenset({HEALTH_PATH}))
+    checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
+    service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=frozenset({HEALTH_PATH}))
     return GracefulStop(service, in_flight, shutdown_grace(settings))
 
 
@@ -156,6 +158,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
         # What uvicorn's own shutdown waits for comes after `GracefulStop` has drained the calls: it only
         # lets the last answers be written.
         timeout_graceful_shutdown=AFTER_DRAIN_SECONDS,
+        # Slow or half-open clients are cut off, and connections bounded: see transports/connections.py.
+        **connection_limits(),
     )
 
 

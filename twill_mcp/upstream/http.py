@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask, route, tls_context
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
+from twill_mcp.upstream.decode import Incoming
 from twill_mcp.upstream.outcomes import (
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
@@ -54,17 +56,23 @@ class RawResponse:
     body: bytes
     truncated: bool
     """The body was longer than the configured cap and was cut there."""
+    incoming: Incoming
+    """How what the body holds is decoded for this call (key scrubbed, text sanitized)."""
 
 
 class Answer:
     """Twill's answer to one attempt as it arrives: read whole or line by line, capped, the key scrubbed."""
 
-    def __init__(self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: Scrub) -> None:
+    def __init__(
+        self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: Scrub, incoming: Incoming
+    ) -> None:
         self.path = path
         """The request's path under the API root, as sent: what the answer is about."""
         self._response = response
         self._cap = cap
         self._scrub = scrub
+        self.incoming = incoming
+        """How text and JSON in this answer are decoded for the agent."""
         self.status = response.status_code
         self.headers = _scrubbed(response.headers, scrub)
         self.deadline = deadline
@@ -82,17 +90,39 @@ class Answer:
                 self.truncated = True
                 break
             chunks.append(chunk)
-        return RawResponse(self.status, self.headers, self._scrub.body(b"".join(chunks)), self.truncated)
+        body = self._scrub.body(b"".join(chunks))
+        return RawResponse(self.status, self.headers, body, self.truncated, self.incoming)
 
     async def lines(self) -> AsyncIterator[str]:
-        """The body's lines until it ends or passes the cap (then `truncated` is set)."""
+        """The body's lines until it ends or passes the cap (then `truncated` is set).
+
+        A line ends at CR, LF or CRLF only, as event streams define it: a U+2028 or U+0085 inside
+        an event's JSON is text (`str.splitlines`, which httpx's line reader uses, splits there).
+        The cap counts every byte as it arrives, so a line that never ends is never held whole.
+        """
         size = 0
-        async for line in self._response.aiter_lines():
-            size += len(line) + 1
+        pending = bytearray()
+        async for chunk in self._response.aiter_bytes():
+            size += len(chunk)
             if size > self._cap:
                 self.truncated = True
                 return
-            yield self._scrub.text(line)
+            pending += chunk
+            start = 0
+            for end in _LINE_END.finditer(pending):
+                if end.group() == b"\r" and end.end() == len(pending):
+                    break  # the LF of a CRLF may be in the next chunk
+                yield self._line(pending[start : end.start()])
+                start = end.end()
+            del pending[:start]
+        if pending:
+            yield self._line(pending.removesuffix(b"\r"))
+
+    def _line(self, line: bytes | bytearray) -> str:
+        return self._scrub.text(line.decode("utf-8", "replace"))
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class Reader(Protocol[T_co]):
@@ -221,6 +251,7 @@ class TwillHttp:
             )
         key = credentials.api_key.get_secret_value()
         scrub = credentials.scrub
+        incoming = Incoming(scrub, raw_text=self._settings.raw_text)
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
         if credentials.traceparent:
             headers["traceparent"] = credentials.traceparent
@@ -251,7 +282,9 @@ class TwillHttp:
                                 why = f"HTTP {status}"
                                 await response.aclose()
                                 raise _Retry(wait, why)
-                        answer = Answer(request.path, response, self._settings.max_response_bytes, deadline, scrub)
+                        answer = Answer(
+                            request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
+                        )
                         if 200 <= status < 300:
                             return await reader.success(answer, arguments or {}, progress)
                         raise reader.failure(await answer.read())
@@ -342,7 +375,8 @@ class _SendTrace:
 def _scrubbed(headers: httpx2.Headers, scrub: Scrub) -> httpx2.Headers:
     if not any(scrub.found_in(value) for value in headers.values()):
         return headers
-    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()])
+    # In the encoding the values were read in: a non-ASCII one (latin-1) must not fail to be written back.
+    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()], headers.encoding)
 
 
 def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
