@@ -179,3 +179,10 @@ def test_the_sandbox_on_a_busy_port_says_so_and_suggests_port_0(
     assert "in use" in err
     assert "--port 0" in err
     assert "Errno" not in err
+
+
+def test_a_misspelled_host_for_install_suggests_the_real_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "install", "cursr")
+    assert code == 2
+    assert err.splitlines()[-1].startswith("twill-mcp install: error:")
+    assert "did you mean cursor?" in err

@@ -395,3 +395,18 @@ async def test_the_written_sandbox_entry_starts_a_server_that_answers_a_call(
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["task"]["slug"] == "demo-2"
+
+
+@pytest.mark.slow
+def test_parsing_a_serving_command_line_imports_neither_install_nor_difflib() -> None:
+    # A host waits for start-up: what only `install` or an error message needs is imported on the way there.
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from twill_mcp import cli\n"
+        "cli.parse_args(['--sandbox', '--toolsets', 'all'])\n"
+        "print(sorted({'twill_mcp.install', 'difflib', 'tomlkit'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

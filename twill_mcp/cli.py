@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import errno
 import json
 import logging
@@ -82,8 +81,7 @@ class Parser(argparse.ArgumentParser):
             wrong, valid = words[0], sorted(self._every_option())
         else:
             return ""
-        close = difflib.get_close_matches(wrong, valid, n=1, cutoff=0.6)
-        return f"; did you mean {close[0]}?" if close else ""
+        return _did_you_mean(wrong, valid)
 
     def _every_option(self) -> set[str]:
         """This parser's options and its commands': a global option given after a command is still named."""
@@ -93,6 +91,13 @@ class Parser(argparse.ArgumentParser):
                 for sub in action.choices.values():
                     options |= {option for option in sub._option_string_actions if option.startswith("--")}
         return options
+
+
+def _did_you_mean(wrong: str, valid: Sequence[str]) -> str:
+    import difflib  # only on the way to an error: start-up does not pay for it
+
+    close = difflib.get_close_matches(wrong, valid, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _surface_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
@@ -160,7 +165,9 @@ CALL_USAGE = "twill-mcp call TOOL [NAME=VALUE ...] [--json OBJECT] [options]"
 
 def _call_options(parser: argparse.ArgumentParser) -> None:
     # Optional here so that a missing TOOL gets our message: argparse would call NAME=VALUE required too.
-    parser.add_argument("tool", nargs="?", help="tool name, e.g. cancel_task (`twill-mcp tools` lists them)")
+    parser.add_argument(
+        "tool", nargs="?", metavar="TOOL", help="tool name, e.g. cancel_task (`twill-mcp tools` lists them)"
+    )
     parser.add_argument(
         "arguments",
         nargs="*",
@@ -200,7 +207,8 @@ COMMAND_PARSERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
 COMMANDS = tuple(COMMAND_PARSERS)
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] = ("install",)) -> Parser:
+    """The command line's parser; `argv` only decides whether install's options are worth importing."""
     parser = Parser(
         prog="twill-mcp",
         usage="twill-mcp [options] [COMMAND [command options]]  (twill-mcp --help lists them)",
@@ -212,21 +220,24 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"twill-mcp {__version__}")
     _surface_options(parser)
     _http_options(parser)
-    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    # prog: a command's usage and errors start "twill-mcp NAME", not the main parser's whole usage line.
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="twill-mcp")
     # After add_subparsers, whose own default (None) would otherwise win: no command means serving.
     parser.set_defaults(command="serve")
     for name, (summary, options, shared) in COMMAND_PARSERS.items():
         sub = commands.add_parser(name, help=summary, description=summary)
         if name == "call":
             sub.usage = CALL_USAGE
-        options(sub)
+        # install's options live with its host table, imported only when it is named: serving starts without it.
+        if name != "install" or name in argv:
+            options(sub)
         if shared:
             _surface_options(sub, default=argparse.SUPPRESS)
     return parser
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.command == "call" and args.tool is None:
         print(f"usage: {CALL_USAGE}", file=sys.stderr)
         print(
@@ -397,8 +408,7 @@ def not_exposed(name: str, settings: Settings, tools: Sequence[Tool]) -> str:
             read_only=settings.read_only,
         )
         return f"{name} is not exposed: {reason}"
-    close = difflib.get_close_matches(name, [tool.name for tool in everything], n=1)
-    guess = f"; did you mean {close[0]}?" if close else ""
+    guess = _did_you_mean(name, [tool.name for tool in everything])
     return f"unknown tool {name!r}{guess} (exposed: {', '.join(tool.name for tool in tools)})"
 
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +54,6 @@ class Host:
     """Entries say `"type": "stdio"` (the host requires it, or writes it so itself)."""
     key_prompt: bool = False
     """The host asks for the key itself (VS Code's `inputs`), so the file holds no secret."""
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _same_everywhere(path: str) -> dict[Platform, str]:
@@ -151,7 +150,9 @@ def config_path(host: Host, scope: str, *, platform: str, home: Path, environ: M
         if host.project_path is None:
             raise InstallError(f"{host.title} has no project configuration; use --scope user")
         return cwd / host.project_path
-    template = host.user_paths[platform if platform in ("darwin", "win32") else "linux"]  # type: ignore[index]
+    # sys.platform's names; every other Unix keeps its files where Linux does.
+    os_name: Platform = "darwin" if platform == "darwin" else "win32" if platform == "win32" else "linux"
+    template = host.user_paths[os_name]
     head, sep, rest = template.partition("/")
     if head.startswith("$"):
         variable = head[1:]
