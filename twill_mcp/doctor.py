@@ -22,9 +22,10 @@ from twill_mcp.core.config import ENVIRONMENT, KEY_FIXES, TWILL_RATE_LIMIT, Sett
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
-from twill_mcp.core.network import mask, route, trust_source
+from twill_mcp.core.network import mask
 from twill_mcp.tools.catalog import compiled_by_name, exposed_tools
 from twill_mcp.tools.composed import Tool
+from twill_mcp.upstream.route import route, trust_source
 
 CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"

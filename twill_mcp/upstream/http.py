@@ -22,7 +22,7 @@ from twill_mcp import __version__
 from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
-from twill_mcp.core.network import mask, route, tls_context
+from twill_mcp.core.network import mask
 from twill_mcp.core.sanitize import for_agent
 from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
@@ -39,6 +39,7 @@ from twill_mcp.upstream.outcomes import (
     retry_after_seconds,
 )
 from twill_mcp.upstream.request import PreparedRequest
+from twill_mcp.upstream.route import route, tls_context
 
 logger = logging.getLogger(__name__)
 
