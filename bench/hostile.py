@@ -27,8 +27,7 @@ from mcp.shared.exceptions import MCPError
 from tests.conftest import API_KEY
 from tests.fake_twill import FakeTwill, Scripted
 from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import server_key
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.upstream.budget import RateBudgets
@@ -201,8 +200,7 @@ def run_hostile(answers: int, seed: int) -> int:
     try:
         with start_blocking_portal() as portal:
             http = TwillHttp(settings)
-            server = build_server(http, tools, server_key(settings.api_key))
-            with portal.wrap_async_context_manager(Client(server, mode="legacy")) as client:
+            with portal.wrap_async_context_manager(connected(settings, tools, http=http)) as client:
                 for name, arguments in CALLS.items():  # warm up: imports and first connections out of the RSS baseline
                     fake.then(Scripted(200, b"{}", JSON_HEADERS))
                     portal.call(client.call_tool, name, arguments)

@@ -34,9 +34,9 @@ from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import ENVIRONMENT, Settings
-from twill_mcp.core.credentials import Credentials, server_key
+from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.logs import configure_logging
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.spec.compiler import CompiledTool, compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.tools.catalog import exposed_tools
@@ -164,8 +164,7 @@ async def serving(
     """
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
     http = TwillHttp(settings, sleep=Waits(), rng=random.Random(7))
-    credentials = server_key(settings.api_key, settings.api_key_problem)
-    async with Client(build_server(http, tools, credentials), mode=mode) as client:
+    async with connected(settings, tools, http=http, mode=mode) as client:
         yield client
 
 

@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from tests.conftest import server_env
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import Credentials, server_key
+from twill_mcp.core.credentials import Credentials
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.server.resources import RESOURCE_NOT_FOUND, Upstream
 from twill_mcp.server.subscriptions import TaskWatch, Watching
 from twill_mcp.tools.catalog import all_tools, compiled_by_name
@@ -42,10 +42,8 @@ QUICK = Watching(every=WATCH_SECONDS, per_minute=60_000)
 @asynccontextmanager
 async def watching(fake: FakeTwill, mode: str, **client: Any) -> AsyncIterator[Client]:
     settings = Settings.load(server_env(fake))
-    async with TwillHttp(settings) as http:
-        server = build_server(http, all_tools(), server_key(settings.api_key), watching=QUICK)
-        async with Client(server, mode=mode, **client) as connected:
-            yield connected
+    async with connected(settings, all_tools(), watching=QUICK, mode=mode, **client) as connection:
+        yield connection
 
 
 def running_job(fake: FakeTwill) -> str:

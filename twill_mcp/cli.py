@@ -31,12 +31,11 @@ import mcp_types as types
 
 from twill_mcp import __version__
 from twill_mcp.core.config import LOG_LEVELS, TWILL_RATE_LIMIT, Settings
-from twill_mcp.core.credentials import server_key
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
 from twill_mcp.core.network import port_in_use
 from twill_mcp.doctor import diagnose, render
-from twill_mcp.server.build import build_server, mcp_tool, settle
+from twill_mcp.server.build import mcp_tool, server_for, settle
 from twill_mcp.terminal import ProgressLine
 from twill_mcp.tools.call import effects
 from twill_mcp.tools.catalog import all_tools, exposed_tools
@@ -44,7 +43,6 @@ from twill_mcp.tools.composed import Tool
 from twill_mcp.tools.surface import DEFAULT_TOOLSETS, hidden_because
 from twill_mcp.transports.draining import shutdown_grace
 from twill_mcp.transports.stdio import serve_stdio
-from twill_mcp.upstream.http import TwillHttp
 
 if TYPE_CHECKING:
     # The emulator is imported only where a sandbox is asked for: serving starts without it.
@@ -297,28 +295,11 @@ def parse_call_arguments(tool: Tool | None, pairs: Sequence[str], as_json: str |
 
 
 async def serve(settings: Settings, tools: list[Tool], sandboxed: bool) -> None:
-    credentials = server_key(settings.api_key, settings.api_key_problem)
-    server = build_server(TwillHttp(settings), tools, credentials, sandbox=sandboxed)
+    server = server_for(settings, tools, sandbox=sandboxed)
     settle()
     await serve_stdio(
         server, eof_grace=settings.call_timeout + 1, stop_grace=shutdown_grace(settings), effects=effects(tools)
     )
-
-
-async def call_once(
-    settings: Settings,
-    tools: list[Tool],
-    name: str,
-    arguments: dict[str, Any],
-    sandboxed: bool,
-    progress: ProgressLine | None = None,
-) -> types.CallToolResult:
-    from mcp import Client
-
-    credentials = server_key(settings.api_key, settings.api_key_problem)
-    server = build_server(TwillHttp(settings), tools, credentials, sandbox=sandboxed)
-    async with Client(server, mode="legacy") as client:
-        return await client.call_tool(name, arguments, progress_callback=progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "call":
             progress = ProgressLine.on(sys.stderr, args.tool)
             try:
+                # Imported here: serving need not pay for loading the SDK's client.
+                from twill_mcp.inprocess import call_once
+
                 result = anyio.run(call_once, settings, tools, args.tool, arguments, sandbox is not None, progress)
             finally:
                 if progress is not None:
@@ -469,6 +453,6 @@ def run_doctor(args: argparse.Namespace) -> int:
         except (ConfigError, OSError) as exc:
             print(f"twill-mcp doctor: cannot start the sandbox: {exc}", file=sys.stderr)
             return 2
-        checks = diagnose(settings_overrides(args, sandbox), call_once, sandboxed=sandbox is not None)
+        checks = diagnose(settings_overrides(args, sandbox), sandboxed=sandbox is not None)
     print(render(checks))
     return 1 if any(check.problem for check in checks) else 0

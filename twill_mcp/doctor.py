@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import httpx2
-import mcp_types as types
 
 from twill_mcp.core.config import ENVIRONMENT, KEY_FIXES, TWILL_RATE_LIMIT, Settings, read_api_key, variables
 from twill_mcp.core.credentials import Credentials
@@ -24,10 +23,8 @@ from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
 from twill_mcp.core.network import mask
 from twill_mcp.tools.catalog import compiled_by_name, exposed_tools
-from twill_mcp.tools.composed import Tool
 from twill_mcp.upstream.route import route, trust_source
 
-CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"
 GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL_API_KEY, or TWILL_API_KEY_FILE to a file"
 # What to do about a problem with a setting, by the variable its message starts with.
@@ -59,9 +56,7 @@ def render(checks: Sequence[Check]) -> str:
     return "\n".join([*(check.line() for check in checks), verdict])
 
 
-def diagnose(
-    overrides: Mapping[str, Any], call: CallOnce, *, sandboxed: bool, environ: Mapping[str, str] | None = None
-) -> list[Check]:
+def diagnose(overrides: Mapping[str, Any], *, sandboxed: bool, environ: Mapping[str, str] | None = None) -> list[Check]:
     """Every check, in the order a user would fix them; the network ones only once the configuration holds."""
     env = os.environ if environ is None else environ
     checks: list[Check] = []
@@ -80,7 +75,7 @@ def diagnose(
     checks.append(_budget_check(settings))
     if settings.api_key is None:
         return [*checks, Check("Twill", "not contacted: there is no key to check", skipped=True)]
-    return [*checks, *anyio.run(_reach, settings, call, sandboxed)]
+    return [*checks, *anyio.run(_reach, settings, sandboxed)]
 
 
 def _config_problem(problem: str) -> Check:
@@ -133,10 +128,13 @@ def _budget_check(settings: Settings) -> Check:
     )
 
 
-async def _reach(settings: Settings, call: CallOnce, sandboxed: bool) -> list[Check]:
+async def _reach(settings: Settings, sandboxed: bool) -> list[Check]:
+    # Imported here: `twill-mcp` imports doctor at start-up, and serving need not load the SDK's client.
+    from twill_mcp.inprocess import call_once
+
     tool = compiled_by_name()[KEY_CHECK_TOOL]
     started = time.monotonic()
-    result = await call(settings, [tool], tool.name, {}, sandboxed)
+    result = await call_once(settings, [tool], tool.name, {}, sandboxed)
     elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
     body = result.structured_content or {}
     if not result.is_error:

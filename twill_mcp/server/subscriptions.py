@@ -34,7 +34,7 @@ from twill_mcp.server.resources import (
     protocol_error,
     task_id_of,
 )
-from twill_mcp.tools.waiting import latest_job
+from twill_mcp.tools.tasks import job_status, latest_job_id
 from twill_mcp.upstream.budget import Sleep
 
 logger = logging.getLogger(__name__)
@@ -165,9 +165,8 @@ class TaskWatch:
         if task_id is None:
             raise MCPError(code=RESOURCE_NOT_FOUND, message=f"Only tasks can be subscribed to: {TASKS_URI}/{{id}}.")
         body = await self._upstream.read(credentials, "get_task", {TASK_ARGUMENT: task_id})
-        job = latest_job(body) or {}
         # What makes a change worth telling: a new run, or the run's status.
-        return job.get("id"), job.get("status")
+        return latest_job_id(body), job_status(body)
 
 
 class Subscriptions:

@@ -31,6 +31,7 @@ from twill_mcp.tools.call import OperationCall, effect_of
 from twill_mcp.tools.composed import ComposedTool
 from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
 from twill_mcp.tools.responses import Success
+from twill_mcp.tools.tasks import FINAL_STATUSES, NOT_STARTED, job_status, latest_job_id
 from twill_mcp.upstream.answer import Answer, Progress
 from twill_mcp.upstream.budget import Sleep
 from twill_mcp.upstream.http import TwillHttp
@@ -39,8 +40,6 @@ from twill_mcp.upstream.request import prepare_request
 
 NAME = "wait_for_task"
 # Twill's job statuses after which nothing more happens to the job (the stream's `complete` event, upper-cased).
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-NOT_STARTED = "PENDING"
 DEFAULT_MAX_SECONDS = 50
 ID_ARGUMENT = "taskIdOrSlug"
 
@@ -134,7 +133,7 @@ class _Waiter:
             group.cancel_scope.cancel()
         if failure is not None:
             raise failure
-        status = _status(task)
+        status = job_status(task)
         done = status in FINAL_STATUSES
         waited = round(anyio.current_time() - started, 1)
         body = {"done": done, "status": status, "waitedSeconds": waited, "task": task}
@@ -157,11 +156,11 @@ class _Waiter:
                     return task
                 await self._sleep_until(min(anyio.current_time() + pause, window_end))
                 continue
-            status = _status(task)
+            status = job_status(task)
             await watch.saw(status)
             if status in FINAL_STATUSES or anyio.current_time() >= window_end:
                 return task
-            job_id = _latest_job_id(task)
+            job_id = latest_job_id(task)
             if (
                 job_id is not None
                 and status != NOT_STARTED
@@ -240,22 +239,6 @@ class _Watch:
         while True:
             await anyio.sleep(every)
             await self.report()
-
-
-def latest_job(task: Any) -> dict[str, Any] | None:
-    """get_task's `latestJob`, when the body has one."""
-    job = task.get("latestJob") if isinstance(task, dict) else None
-    return job if isinstance(job, dict) else None
-
-
-def _status(task: Any) -> str | None:
-    status = (latest_job(task) or {}).get("status")
-    return status if isinstance(status, str) else None
-
-
-def _latest_job_id(task: Any) -> str | None:
-    job_id = (latest_job(task) or {}).get("id")
-    return job_id if isinstance(job_id, str) and job_id else None
 
 
 def _summary(task_id: str, done: bool, status: str | None, waited: float) -> str:

@@ -30,7 +30,7 @@ from twill_mcp import __version__
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_port_free
-from twill_mcp.server.build import build_server, settle
+from twill_mcp.server.build import server_for, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.call import effects
 from twill_mcp.tools.composed import Tool
@@ -38,7 +38,6 @@ from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
-from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
-    server = build_server(TwillHttp(settings), list(tools), credentials_for(settings), sandbox=sandboxed)
+    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings))
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
     app = server.streamable_http_app(
