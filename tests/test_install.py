@@ -12,6 +12,7 @@ import difflib
 import json
 import os
 import shutil
+import stat
 import sys
 import tomllib
 from pathlib import Path
@@ -130,6 +131,31 @@ def test_the_key_goes_into_the_entrys_env_and_is_never_printed(
     _, out, err = install(capsys, host)
     assert entry(home, host)["env"] == {"TWILL_API_KEY": key}
     assert key not in out + err
+
+
+@pytest.mark.usefixtures("key")
+def test_an_existing_file_that_now_holds_the_key_is_readable_only_by_its_owner(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    path = write_existing(home, "cursor")
+    path.chmod(0o644)
+    install(capsys, "cursor")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("key")
+def test_a_new_file_that_holds_the_key_is_readable_only_by_its_owner(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    install(capsys, "cursor")
+    assert stat.S_IMODE((home / LINUX_PATHS["cursor"]).stat().st_mode) == 0o600
+
+
+def test_a_file_without_a_key_keeps_its_mode(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    path = write_existing(home, "vscode")
+    path.chmod(0o644)
+    install(capsys, "vscode")  # VS Code asks for the key itself: the file holds none
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 @pytest.mark.usefixtures("key")

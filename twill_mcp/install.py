@@ -390,8 +390,13 @@ def write(change: Change, *, secret: bool) -> Path | None:
     if change.before is not None:
         backup = change.path.with_name(f"{change.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
         shutil.copy2(change.path, backup)
-    # A new file that holds a key is the user's alone; an existing one keeps the mode it has.
-    mode = change.path.stat().st_mode & 0o777 if change.path.exists() else 0o600 if secret else 0o644
+    # A file that holds a key is the user's alone: group and others lose what they could read, whatever else
+    # the mode says. One without keeps its mode (a new one is 0644).
+    mode = change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644
+    if secret:
+        mode = mode & 0o700 | 0o600
+        if backup is not None:
+            os.chmod(backup, mode)  # it may hold an earlier key
     handle, temporary = tempfile.mkstemp(dir=change.path.parent, prefix=f".{change.path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
