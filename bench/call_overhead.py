@@ -15,15 +15,12 @@ import time
 
 import anyio
 import httpx2
-from mcp import Client
 
 from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import server_key
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
-from twill_mcp.upstream.http import TwillHttp
 
 
 async def main(calls: int) -> None:
@@ -38,8 +35,7 @@ async def main(calls: int) -> None:
         headers = {"Authorization": f"Bearer {DEMO_KEY}"}
         async with (
             httpx2.AsyncClient(base_url=emulator.base_url, headers=headers) as direct,
-            TwillHttp(settings) as http,
-            Client(build_server(http, tools, server_key(settings.api_key)), mode="legacy") as client,
+            connected(settings, tools) as client,
         ):
             for _ in range(calls):
                 started = time.perf_counter()

@@ -18,16 +18,13 @@ from typing import Any
 import anyio
 from fastmcp import Client as FastMCPClient
 from fastmcp import FastMCP
-from mcp import Client
 
 from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import server_key
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.tools.catalog import all_tools
 from twill_mcp.tools.surface import select_tools
-from twill_mcp.upstream.http import TwillHttp
 
 
 def payload(tools: list[Any]) -> str:
@@ -37,10 +34,7 @@ def payload(tools: list[Any]) -> str:
 
 async def ours(**selection: Any) -> tuple[str, int]:
     tools = select_tools(all_tools(), **selection)
-    async with (
-        TwillHttp(Settings.load({})) as http,
-        Client(build_server(http, tools, server_key(None)), mode="legacy") as client,
-    ):
+    async with connected(Settings.load({}), tools) as client:
         listed = (await client.list_tools()).tools
     return payload(listed), len(listed)
 

@@ -1,11 +1,19 @@
 """A long fuzz run, outside CI: generated arguments and ids through one in-process server against the emulator.
 
     python bench/fuzz.py [--examples 10000]
+    python bench/fuzz.py --hostile [--examples 10000] [--seed 23]
 
 Payloads come from tests/strategies.py (valid or invalid by construction). Reports, per
 kind: inputs, crashes (a protocol error or an exception instead of a tool result),
 requests sent for invalid input (non-ids included), valid input not sent, malformed request paths — all
 expected to be 0 — and inputs per second. Bounded by the example count; stops by itself.
+
+`--hostile` turns it around: the arguments are fine and Twill's answers are hostile (see
+bench/hostile.py): random nesting, the key in every JSON encoding, control and format
+characters, oversized and malformed bodies and event streams, odd `Retry-After` values.
+It reports answers, crashes, JSON-RPC errors, internal errors, key leaks, hidden characters
+that reached the agent, and RSS at start and at its peak; all but the RSS must be 0, and the
+RSS growth must stay under its bound.
 """
 
 from __future__ import annotations
@@ -38,7 +46,13 @@ TOOLS = {tool.name: tool for tool in compile_spec(load_bundled_spec()) if tool.r
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=10_000, help="inputs per kind (default 10000)")
+    parser.add_argument("--hostile", action="store_true", help="hostile upstream answers instead of arguments")
+    parser.add_argument("--seed", type=int, default=23, help="the hostile answers' random seed (default 23)")
     args = parser.parse_args()
+    if args.hostile:
+        from bench.hostile import run_hostile
+
+        return run_hostile(args.examples, args.seed)
     fake = FakeTwill(API_KEY).start()
     config = Settings.load({"TWILL_API_KEY": API_KEY, "TWILL_BASE_URL": fake.origin}, max_retries=0, rate_limit=0)
     report: dict[str, dict[str, Any]] = {}

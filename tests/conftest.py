@@ -37,16 +37,15 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import SecretStr
 
 from tests.fake_twill import FakeTwill
-from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import Credentials, server_key
-from twill_mcp.core.errors import ToolCallError
+from twill_mcp.core.config import ENVIRONMENT, Settings
+from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.logs import configure_logging
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.spec.compiler import CompiledTool, compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.tools.catalog import exposed_tools
-from twill_mcp.tools.responses import read_failure
-from twill_mcp.upstream.http import Answer, RawResponse, TwillHttp
+from twill_mcp.upstream.answer import Answer, RawResponse
+from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
 
@@ -87,6 +86,13 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, named_level in levels.items():
         logging.getLogger(name).setLevel(named_level)
+
+
+@pytest.fixture
+def no_twill_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the settings' variables from the environment the tests run in: each test sets what it needs."""
+    for name in [*ENVIRONMENT, "TWILL_API_KEY", "TWILL_API_KEY_FILE"]:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -237,7 +243,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
     """
 
     @asynccontextmanager
-    async def _launch(**env: str | None) -> AsyncIterator[Client]:
+    async def _in_memory(**env: str | None) -> AsyncIterator[Client]:
         log = tmp_path / f"stderr-{len(stderr_logs)}.log"
         stderr_logs.append(log)
         settings = Settings.load(server_env(fake_twill, **env))
@@ -246,7 +252,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
             async with serving(settings, exposed_tools(settings)) as client:
                 yield client
 
-    return _launch
+    return _in_memory
 
 
 class Waits(list[float]):
@@ -267,7 +273,7 @@ async def serving(
     """
     tools = list(tools) if tools is not None else compile_spec(load_bundled_spec())
     http = TwillHttp(settings, sleep=Waits(), rng=random.Random(7))
-    async with Client(build_server(http, tools, server_key(settings.api_key)), mode=mode) as client:
+    async with connected(settings, tools, http=http, mode=mode) as client:
         yield client
 
 
@@ -331,23 +337,17 @@ CREDENTIALS = Credentials(SecretStr(API_KEY))
 
 
 class RawReader:
-    """Reads a success as the bytes that came, and errors as every tool does: for tests of the transport alone."""
+    """Reads a success as the bytes that came: for tests of the transport alone (errors are read as for every tool)."""
 
     accept = "application/json"
     streams = False
 
-    def __init__(self, effect: Effect) -> None:
-        self._effect = effect
-
-    async def success(self, answer: Answer, arguments: Any, progress: Any) -> RawResponse:
+    async def success(self, answer: Answer) -> RawResponse:
         return await answer.read()
-
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
 
 
 async def send(
     http: TwillHttp, request: PreparedRequest, effect: Effect, credentials: Credentials = CREDENTIALS
 ) -> RawResponse:
     """One exchange through the request path; a success as raw bytes, an error answer raised as the tools raise it."""
-    return await http.exchange(request, credentials, effect, RawReader(effect))
+    return await http.exchange(request, credentials, effect, RawReader())

@@ -308,3 +308,19 @@ async def test_a_malformed_traceparent_is_not_forwarded(fake_twill: FakeTwill, v
             await client.call_tool("cancel_task", {"taskIdOrSlug": "t1"}, meta={"traceparent": value})
     [request] = fake_twill.requests
     assert "traceparent" not in request.headers
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("request_id", ["1.5", "true", "false", "{}", "[]", "null", "NaN"])
+async def test_a_request_whose_id_is_not_a_string_or_integer_is_an_invalid_request(
+    fake_twill: FakeTwill, era: str, request_id: str
+) -> None:
+    # Issue 23, case 10: at 2025-11-25 such a request was taken for a notification: 202, never answered.
+    fake_twill.add_task("t1")
+    body = json.dumps(envelope(era, "tools/call", CANCEL, id_=1)).replace('"id": 1,', f'"id": {request_id},')
+    with serving(settings_for(fake_twill)) as url, httpx2.Client() as http:
+        answer = http.post(url, content=body, headers=CALL_HEADERS[era])
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == -32600
+    assert answer.json()["id"] is None
+    assert fake_twill.requests == []

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 from pydantic import SecretStr
 
 from tests.conftest import API_KEY, call, error_of
-from tests.fake_twill import FakeTwill
+from tests.fake_twill import FakeTwill, Scripted
 from tests.http_thread import LEGACY, MODERN, envelope, era_headers, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp import cli
 from twill_mcp.core.credentials import Credentials
@@ -243,3 +245,30 @@ async def test_passthrough_rate_budgets_are_per_key(fake_twill: FakeTwill) -> No
     assert error_of(spent)["code"] == "rate_limited"
     assert not fresh.is_error
     assert [r.headers["authorization"] for r in fake_twill.requests] == [f"Bearer {USER_A}"] * 2 + [f"Bearer {USER_B}"]
+
+
+async def test_passthrough_one_users_slow_completion_never_delays_anothers(fake_twill: FakeTwill) -> None:
+    # Issue 23, case 7: completions of all keys shared one lock, so B waited out A's slow list_tasks.
+    register(fake_twill, USER_A, USER_B)
+    fake_twill.add_task("t1", slug="fix-login")
+    slow = 4.0
+    fake_twill.then(Scripted(200, b'{"tasks": [], "nextCursor": null}', {"Content-Type": "application/json"}, slow))
+    ref = types.ResourceTemplateReference(type="ref/resource", uri="twill://tasks/{taskIdOrSlug}")
+    argument = {"name": "taskIdOrSlug", "value": "fix"}
+    with serving(settings_for(fake_twill, auth="passthrough")) as url:
+        async with (
+            mcp_client(url, MODERN, bearer(USER_A)) as alice,
+            mcp_client(url, MODERN, bearer(USER_B)) as bob,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(alice.complete, ref, argument)
+            with anyio.fail_after(5):
+                while not fake_twill.requests:  # A's list_tasks is at Twill, answered in `slow` seconds
+                    await anyio.sleep(0.01)
+            started = time.monotonic()
+            completed = await bob.complete(ref, argument)
+            waited = time.monotonic() - started
+            tg.cancel_scope.cancel()  # A's answer is not what this is about
+    assert completed.completion.values == ["fix-login"]
+    assert waited < slow / 2
+    assert [r.headers["authorization"] for r in fake_twill.requests] == [f"Bearer {USER_A}", f"Bearer {USER_B}"]

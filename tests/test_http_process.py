@@ -12,14 +12,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from queue import Empty, Queue
 
 import anyio
 import httpx2
 import pytest
+from mcp_types import CallToolResult
 
 from tests.conftest import API_KEY, SERVER_COMMAND, call, server_env
 from tests.fake_twill import FakeTwill, Scripted
@@ -105,6 +106,24 @@ async def exited(process: subprocess.Popen[str], within: float) -> float:
     return time.monotonic() - started
 
 
+@asynccontextmanager
+async def a_call_at_twill(served: Service, fake: FakeTwill, era: str = MODERN) -> AsyncIterator[list[CallToolResult]]:
+    """Inside: a client's cancel_task call is at Twill (which holds it as scripted); its result, once it comes,
+    is in the list."""
+    results: list[CallToolResult] = []
+    async with mcp_client(served.url, era) as client, anyio.create_task_group() as tg:
+        # The client validates a result against the listed schema: list now, while connections are accepted.
+        await client.list_tools()
+
+        async def in_flight() -> None:
+            results.append(await call(client, "cancel_task", {"taskIdOrSlug": "t1"}))
+
+        tg.start_soon(in_flight)
+        while not fake.requests:
+            await anyio.sleep(0.01)
+        yield results
+
+
 @pytest.mark.parametrize("era", [LEGACY, MODERN])
 async def test_sigterm_stops_accepting_and_lets_the_call_in_flight_finish_within_the_grace(
     fake_twill: FakeTwill, tmp_path: Path, era: str
@@ -112,17 +131,7 @@ async def test_sigterm_stops_accepting_and_lets_the_call_in_flight_finish_within
     fake_twill.add_task("t1")
     fake_twill.then(Scripted(200, CANCELLED, JSON, delay=1.5))
     with service(fake_twill, tmp_path, TWILL_MCP_SHUTDOWN_GRACE="5") as served:
-        async with mcp_client(served.url, era) as client, anyio.create_task_group() as tg:
-            results = []
-            # The client validates a result against the listed schema: list now, while connections are accepted.
-            await client.list_tools()
-
-            async def in_flight() -> None:
-                results.append(await call(client, "cancel_task", {"taskIdOrSlug": "t1"}))
-
-            tg.start_soon(in_flight)
-            while not fake_twill.requests:
-                await anyio.sleep(0.01)
+        async with a_call_at_twill(served, fake_twill, era) as results:
             served.process.send_signal(signal.SIGTERM)
             with anyio.fail_after(1):
                 while not await refused(served.origin + "/healthz"):
@@ -143,16 +152,7 @@ async def test_a_call_stuck_at_twill_is_cut_at_the_grace_answered_and_logged_as_
     fake_twill.then(Scripted(200, CANCELLED, JSON, delay=60))
     grace = 1.0
     with service(fake_twill, tmp_path, "--workers", str(workers), TWILL_MCP_SHUTDOWN_GRACE=str(grace)) as served:
-        async with mcp_client(served.url, MODERN) as client, anyio.create_task_group() as tg:
-            results = []
-            await client.list_tools()
-
-            async def in_flight() -> None:
-                results.append(await call(client, "cancel_task", {"taskIdOrSlug": "t1"}))
-
-            tg.start_soon(in_flight)
-            while not fake_twill.requests:
-                await anyio.sleep(0.01)
+        async with a_call_at_twill(served, fake_twill) as results:
             served.process.send_signal(signal.SIGTERM)
             took = await exited(served.process, within=grace + 5)
     assert took < grace + 1.5
@@ -173,11 +173,7 @@ async def test_a_second_sigterm_exits_at_once_without_waiting_for_the_grace(
     with service(fake_twill, tmp_path, TWILL_MCP_SHUTDOWN_GRACE="20") as served:
         # The client is cut off by the exit: what it raises then is not what this test is about.
         with contextlib.suppress(Exception):
-            async with mcp_client(served.url, MODERN) as client, anyio.create_task_group() as tg:
-                await client.list_tools()
-                tg.start_soon(call, client, "cancel_task", {"taskIdOrSlug": "t1"})
-                while not fake_twill.requests:
-                    await anyio.sleep(0.01)
+            async with a_call_at_twill(served, fake_twill):
                 served.process.send_signal(signal.SIGTERM)
                 wait_for(served.lines, re.compile("accepting no more requests"), 5)
                 second = time.monotonic()

@@ -45,3 +45,10 @@ def test_the_statuses_the_readme_says_are_retried_are_the_ones_the_policy_retrie
     line = re.search(r"^- a (`\d{3}`.*?), a read timeout", README, re.M | re.S)
     assert line is not None
     assert {int(status) for status in re.findall(r"`(\d{3})`", line.group(1))} == MAYBE_DONE
+
+
+def test_every_relative_link_in_the_readme_points_to_a_file_that_exists() -> None:
+    targets = re.findall(r"\]\(((?![a-z][a-z0-9+.-]*:)[^)#\s]+)[^)]*\)", README)
+    assert "docs/internals.md" in targets
+    for target in targets:
+        assert (ROOT / target).exists(), target

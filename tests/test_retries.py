@@ -308,7 +308,25 @@ async def test_budgets_are_kept_per_key_and_bounded_in_number() -> None:
         ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
         ("soon", None),
         ("", None),
+        # Digits to str.isdigit() and, some of them, to float(): but not the ASCII digits HTTP's delta-seconds is.
+        ("\u00b2", None),
+        ("\u0661\u0662", None),
+        ("\uff13\uff10", None),
+        ("+30", None),
+        ("30.5", None),
+        ("1e3", None),
     ],
 )
 def test_retry_after_is_parsed_and_capped_at_an_hour(header: str, expected: float | None) -> None:
     assert retry_after_seconds(header) == expected
+
+
+async def test_a_retry_after_that_is_not_ascii_digits_is_ignored_for_backoff(fake_twill: FakeTwill) -> None:
+    fake_twill.add_task("t1")
+    fake_twill.then(Scripted(429, b"{}", {"Retry-After": "\u00b2"}))
+    sleeps = Waits()
+    async with http_for(fake_twill, sleeps) as http:
+        raw = await send(http, REQUEST, NOT_IDEMPOTENT)
+    assert raw.status == 200
+    assert len(sleeps) == 1
+    assert 0 < sleeps[0] <= 0.5  # the first backoff step, not two seconds

@@ -15,13 +15,14 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from pydantic import SecretStr
 
 from tests.conftest import server_env
 from tests.fake_twill import FakeTwill
 from twill_mcp.core.config import Settings
-from twill_mcp.core.credentials import Credentials, server_key
+from twill_mcp.core.credentials import Credentials
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.server.resources import RESOURCE_NOT_FOUND, Upstream
 from twill_mcp.server.subscriptions import TaskWatch, Watching
 from twill_mcp.tools.catalog import all_tools, compiled_by_name
@@ -41,10 +42,8 @@ QUICK = Watching(every=WATCH_SECONDS, per_minute=60_000)
 @asynccontextmanager
 async def watching(fake: FakeTwill, mode: str, **client: Any) -> AsyncIterator[Client]:
     settings = Settings.load(server_env(fake))
-    async with TwillHttp(settings) as http:
-        server = build_server(http, all_tools(), server_key(settings.api_key), watching=QUICK)
-        async with Client(server, mode=mode, **client) as connected:
-            yield connected
+    async with connected(settings, all_tools(), watching=QUICK, mode=mode, **client) as connection:
+        yield connection
 
 
 def running_job(fake: FakeTwill) -> str:
@@ -139,3 +138,38 @@ async def test_reads_of_many_watched_tasks_are_spread_to_stay_within_the_keys_sh
     # Two tasks read per round at 20 reads a minute: a round every 6 s, not every second.
     assert pauses == [6.0]
     assert len(fake_twill.requests) == 4  # each task's state on subscribing, then one round
+
+
+class SlowForOneKey:
+    """An upstream where one key's reads hang once it is subscribed, and the other's task changes run."""
+
+    def __init__(self, slow_key: str) -> None:
+        self.slow_key = slow_key
+        self.subscribed = False
+        self.run = 0
+
+    async def read(self, credentials: Credentials, tool: str, arguments: dict[str, Any]) -> Any:
+        if self.subscribed and credentials.key_id == self.slow_key:
+            await anyio.sleep_forever()
+        self.run += 1
+        return {"latestJob": {"id": f"job-{self.run}", "status": "RUNNING"}}
+
+
+async def test_one_keys_slow_reads_never_delay_what_another_keys_subscribers_are_told() -> None:
+    # Issue 23, tenants are independent: one round for all keys made every key wait for the slowest.
+    alice, bob = Credentials(SecretStr("twk_alice_" + "a" * 16)), Credentials(SecretStr("twk_bob_" + "b" * 16))
+    upstream = SlowForOneKey(alice.key_id)
+    told: list[str] = []
+
+    async def notify(uri: str) -> None:
+        told.append(uri)
+
+    watch = TaskWatch(upstream, Watching(every=WATCH_SECONDS, per_minute=60_000))  # type: ignore[arg-type]
+    await watch.add("twill://tasks/a", alice, notify, owner="alice")
+    await watch.add("twill://tasks/b", bob, notify, owner="bob")
+    upstream.subscribed = True
+    async with watch.running(None):
+        with anyio.fail_after(2):
+            while "twill://tasks/b" not in told:
+                await anyio.sleep(WATCH_SECONDS)
+    assert "twill://tasks/a" not in told

@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 from tests.fake_twill import FakeTwill
 from tests.http_thread import LEGACY, MODERN, mcp_client, serving, settings_for, stopped_cleanly
 from twill_mcp.emulator.models import RUNNING
-from twill_mcp.server.build import build_server
+from twill_mcp.server.build import server_for
 from twill_mcp.server.subscriptions import Watching
 from twill_mcp.transports import http as http_service
 
@@ -24,7 +24,7 @@ URI = "twill://tasks/watched"
 def quick_watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # The production pacing (10 s, a fifth of the key's budget) is for Twill; a test needs a quick one.
     monkeypatch.setattr(
-        http_service, "build_server", functools.partial(build_server, watching=Watching(every=0.05, per_minute=60_000))
+        http_service, "server_for", functools.partial(server_for, watching=Watching(every=0.05, per_minute=60_000))
     )
     yield
     stopped_cleanly()

@@ -128,10 +128,14 @@ class Workspace:
 async def connect(key: str = DEMO_KEY) -> AsyncIterator[Workspace]:
     state = EmulatorState()
     demo = seed_demo(state)
-    with EmulatorServer(state, legacy_endpoints=True, sse_interval=0.01) as server:
+    server = EmulatorServer(state, legacy_endpoints=True, sse_interval=0.01).start()
+    try:
         config = Settings.load({"TWILL_API_KEY": key, "TWILL_BASE_URL": server.origin})
         async with serving(config, list(TOOLS.values())) as client:
             yield Workspace(client, demo, server)
+    finally:
+        # Nothing reaches it once the client is closed: it may finish stopping on its own (~0.2 s a test).
+        server.stop(wait=False)
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from mcp import Client
 
 from twill_mcp import cli
 from twill_mcp.core.config import ENVIRONMENT, Settings
-from twill_mcp.core.credentials import server_key
-from twill_mcp.server.build import build_server
+from twill_mcp.inprocess import connected
 from twill_mcp.tools.catalog import exposed_tools
-from twill_mcp.upstream.http import TwillHttp
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +29,7 @@ async def listed_over_mcp(*argv: str) -> list[dict[str, Any]]:
     """What a client gets from tools/list of a server started with these options."""
     args = cli.parse_args(["tools", *argv])
     settings = cli.load_settings(args, None)
-    async with (
-        TwillHttp(settings) as http,
-        Client(build_server(http, exposed_tools(settings), server_key(None)), mode="legacy") as client,
-    ):
+    async with connected(settings, exposed_tools(settings)) as client:
         listing = await client.list_tools()
     return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in listing.tools]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -22,6 +23,7 @@ from twill_mcp.core.errors import (
     ToolCallError,
     UpstreamTimeout,
 )
+from twill_mcp.tools.events import EventStreamReader
 from twill_mcp.tools.responses import JsonReader
 from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
@@ -76,6 +78,42 @@ async def test_a_body_over_the_cap_is_cut_and_reported(fake_twill: FakeTwill) ->
     fake_twill.then(Scripted(200, b'{"pad": "' + b"x" * 4096 + b'"}', {"Content-Type": "application/json"}))
     with pytest.raises(BadUpstreamResponse, match="larger than"):
         await send_and_read(settings_for(fake_twill, max_response_bytes=1024))
+
+
+async def test_an_event_stream_line_that_never_ends_is_cut_at_the_cap_as_it_arrives() -> None:
+    # Issue 23, case 5: a 200 MiB line was held whole (RSS +500 MB) before the 1 MiB cap applied.
+    cap, chunk = 1024 * 1024, 64 * 1024
+    pulled = 0
+
+    async def endless_line() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        while pulled < 64 * cap:
+            pulled += chunk
+            yield b"data: " + b"x" * (chunk - 6)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"Content-Type": "text/event-stream"}, content=endless_line())
+
+    settings = Settings.load({"TWILL_API_KEY": API_KEY}, max_response_bytes=cap)
+    reader = EventStreamReader.binder(compiled("stream_job_logs"))({"maxSeconds": 10}, None)
+    request = PreparedRequest("GET", "/jobs/j1/logs/stream")
+    async with TwillHttp(settings, transport=httpx2.MockTransport(answer)) as http:
+        success = await http.exchange(request, CREDENTIALS, READING, reader)
+    assert success.body["stoppedBy"] == "max_bytes"
+    assert pulled <= cap + chunk
+
+
+async def test_a_protocol_error_quoting_the_other_end_is_reported_sanitized() -> None:
+    def garbled(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.RemoteProtocolError("illegal header \x1b[2J\u202eevil", request=request)
+
+    settings = Settings.load({"TWILL_API_KEY": API_KEY}, max_retries=0)
+    async with TwillHttp(settings, transport=httpx2.MockTransport(garbled)) as http:
+        with pytest.raises(ToolCallError) as caught:
+            await send(http, CANCEL, CANCELLING)
+    assert "illegal header evil" in caught.value.message
+    assert "\x1b" not in caught.value.message
+    assert "\u202e" not in caught.value.message
 
 
 async def test_a_redirect_is_not_followed_so_the_key_stays_at_the_origin(fake_twill: FakeTwill) -> None:

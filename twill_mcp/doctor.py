@@ -10,30 +10,28 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import anyio
 import httpx2
-import mcp_types as types
 
-from twill_mcp.core.config import ENVIRONMENT, TWILL_RATE_LIMIT, Settings, read_api_key, variables
+from twill_mcp.core.config import ENVIRONMENT, KEY_FIXES, TWILL_RATE_LIMIT, Settings, read_api_key, variables
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
-from twill_mcp.core.network import mask, route, trust_source
+from twill_mcp.core.network import mask
 from twill_mcp.tools.catalog import compiled_by_name, exposed_tools
-from twill_mcp.tools.composed import Tool
+from twill_mcp.upstream.route import route, trust_source
 
-CallOnce = Callable[[Settings, list[Tool], str, dict[str, Any], bool], Awaitable[types.CallToolResult]]
 KEY_CHECK_TOOL = "get_current_user"
 GET_A_KEY = "create one in Twill (workspace settings → API Keys) and set TWILL_API_KEY, or TWILL_API_KEY_FILE to a file"
 # What to do about a problem with a setting, by the variable its message starts with.
 FIXES = {
     "TWILL_API_KEY_FILE": "point it at a readable file that holds only the key",
-    "TWILL_API_KEY": "copy the key again from Twill (workspace settings → API Keys)",
+    "TWILL_API_KEY": KEY_FIXES["TWILL_API_KEY"],
     "TWILL_BASE_URL": "unset it for https://twill.ai, or give your Twill origin over https",
     "SSL_CERT_FILE": "point it at a PEM file of the CA certificates to trust, or unset it for the system store",
 }
@@ -59,9 +57,7 @@ def render(checks: Sequence[Check]) -> str:
     return "\n".join([*(check.line() for check in checks), verdict])
 
 
-def diagnose(
-    overrides: Mapping[str, Any], call: CallOnce, *, sandboxed: bool, environ: Mapping[str, str] | None = None
-) -> list[Check]:
+def diagnose(overrides: Mapping[str, Any], *, sandboxed: bool, environ: Mapping[str, str] | None = None) -> list[Check]:
     """Every check, in the order a user would fix them; the network ones only once the configuration holds."""
     env = os.environ if environ is None else environ
     checks: list[Check] = []
@@ -82,7 +78,7 @@ def diagnose(
     checks.append(_budget_check(settings))
     if settings.api_key is None:
         return [*checks, Check("Twill", "not contacted: there is no key to check", skipped=True)]
-    return [*checks, *anyio.run(_reach, settings, call, sandboxed)]
+    return [*checks, *anyio.run(_reach, settings, sandboxed)]
 
 
 def _config_problem(problem: str) -> Check:
@@ -94,6 +90,10 @@ def _config_problem(problem: str) -> Check:
 def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
     if settings.api_key is None and settings.auth == "oauth":
         return Check("API key", "not used with --auth oauth: each user's key comes from the consent page")
+    if settings.api_key_problem is not None:
+        # The server starts on such a key, so that a host shows the reason in a call; doctor is where it fails loudly.
+        variable, _, reason = settings.api_key_problem.partition(": ")
+        return Check(variable, f"{reason} — fix: {KEY_FIXES[variable]}", problem=True)
     if settings.api_key is None:
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
@@ -187,10 +187,13 @@ def _budget_check(settings: Settings) -> Check:
     )
 
 
-async def _reach(settings: Settings, call: CallOnce, sandboxed: bool) -> list[Check]:
+async def _reach(settings: Settings, sandboxed: bool) -> list[Check]:
+    # Imported here: `twill-mcp` imports doctor at start-up, and serving need not load the SDK's client.
+    from twill_mcp.inprocess import call_once
+
     tool = compiled_by_name()[KEY_CHECK_TOOL]
     started = time.monotonic()
-    result = await call(settings, [tool], tool.name, {}, sandboxed)
+    result = await call_once(settings, [tool], tool.name, {}, sandboxed)
     elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
     body = result.structured_content or {}
     if not result.is_error:

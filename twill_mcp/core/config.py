@@ -25,6 +25,19 @@ API_PREFIX = "/api/v1"
 # Twill's published limit per key. Our own budget defaults to it, but is a setting of its own.
 TWILL_RATE_LIMIT = 100
 MIN_KEY_LENGTH = 8
+# Where a key is read from, and what to do when it cannot be used: one wording for a call's error and doctor's FAIL.
+KEY_FIXES = {
+    "TWILL_API_KEY": (
+        "put a real key (Twill workspace settings → API Keys) in TWILL_API_KEY, in the env of this server's entry "
+        "in the MCP host's configuration (`twill-mcp install HOST` writes it), then restart the server"
+    ),
+    "TWILL_API_KEY_FILE": (
+        "put only a real key (Twill workspace settings → API Keys) in the file TWILL_API_KEY_FILE names, "
+        "then restart the server"
+    ),
+}
+# Example values people paste as they are: a config template's text, not a key (compared lowercased).
+PLACEHOLDER_KEYS = frozenset({"xxx", "changeme", "change-me", "replace-me", "replace_me", "todo", "secret", "key"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Environment variable -> setting. Documented in the README's configuration table.
@@ -42,6 +55,7 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_TOOLS": "tools",
     "TWILL_MCP_EXCLUDE_TOOLS": "exclude_tools",
     "TWILL_MCP_READ_ONLY": "read_only",
+    "TWILL_MCP_RAW_TEXT": "raw_text",
     "TWILL_MCP_TRANSPORT": "transport",
     "TWILL_MCP_HOST": "host",
     "TWILL_MCP_PORT": "port",
@@ -89,6 +103,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     api_key: SecretStr | None = None
+    api_key_problem: str | None = Field(
+        None,
+        description="Why the configured key is not used, as 'VARIABLE: reason' (a placeholder, a malformed key): "
+        "the server still starts, every call answers this, and doctor fails on it.",
+    )
     base_url: str = Field(DEFAULT_BASE_URL, description="After validation: the API root, ending in /api/v1.")
     log_level: str = "INFO"
     connect_timeout: float = Field(5.0, gt=0)
@@ -106,6 +125,9 @@ class Settings(BaseModel):
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
     read_only: bool = False
+    raw_text: bool = Field(
+        False, description="Pass Twill's text on as it came, without removing invisible and control characters."
+    )
     # Serving over streamable HTTP (`--transport http`); see twill_mcp/transports/http.py.
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
@@ -168,14 +190,12 @@ class Settings(BaseModel):
             value = value.strip()
             if not value:
                 return None
-            if not is_token(value):
+            problem = key_problem(value, placeholders=info.field_name == "api_key")
+            if problem is not None:
                 # Never echo the value: it is a credential, even when malformed.
-                raise ValueError("contains spaces, line breaks or non-ASCII characters; copy the key again")
-            if len(value) < MIN_KEY_LENGTH:
-                # Also what keeps redaction sane: scrubbing a one-letter "key" would rewrite every message.
                 if info.field_name == "http_token":
-                    raise ValueError("is too short; use a long random token, e.g. from openssl rand -hex 32")
-                raise ValueError("is too short to be a Twill API key; copy the whole key from Twill workspace settings")
+                    raise ValueError(f"{problem}; use a long random token, e.g. from openssl rand -hex 32")
+                raise ValueError(f"{problem}; copy the whole key again from Twill workspace settings → API Keys")
         return value
 
     @field_validator("https_proxy", "http_proxy", mode="before")
@@ -279,9 +299,18 @@ class Settings(BaseModel):
         # Every problem at once, so that fixing one does not just reveal the next.
         problems: list[str] = []
         try:
-            values["api_key"], _ = read_api_key(env)
+            raw, source = read_api_key(env)
         except ConfigError as exc:
             problems += exc.problems
+        else:
+            # A bad key must not stop the server: a host would only show "connection closed". It starts without
+            # one, and every call says what is wrong with it (overrides, such as the sandbox's key, replace it).
+            problem = key_problem(raw.strip()) if raw.strip() and overrides.get("api_key") is None else None
+            if problem is None:
+                values["api_key"] = raw
+            else:
+                where = f" ({env['TWILL_API_KEY_FILE'].strip()})" if source == "TWILL_API_KEY_FILE" else ""
+                values["api_key_problem"] = f"{source}:{where} {problem}"
         try:
             values["oauth_secrets"] = read_oauth_secrets(env)
         except ConfigError as exc:
@@ -361,6 +390,30 @@ def public_origin(url: str) -> str:
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("must use https (plain http is allowed only for localhost / 127.0.0.1 / ::1)")
     return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def key_problem(value: str, *, placeholders: bool = True) -> str | None:
+    """Why a non-empty key (or token) cannot be sent as one, or None; the reason never quotes the value."""
+    if placeholders and is_placeholder(value):
+        return "is a placeholder, not a key"
+    if not is_token(value):
+        return "contains spaces, line breaks or non-ASCII characters"
+    if len(value) < MIN_KEY_LENGTH:
+        # Also what keeps redaction sane: scrubbing a one-letter "key" would rewrite every message.
+        return "is too short"
+    return None
+
+
+def is_placeholder(value: str) -> bool:
+    """Template text rather than a key: `<your key>`, an unexpanded `${VAR}`, `your-api-key`, `xxx`…"""
+    lowered = value.lower()
+    return (
+        (value.startswith("<") and value.endswith(">"))
+        or (value.startswith("${") and value.endswith("}"))
+        or ("your" in lowered and ("key" in lowered or "token" in lowered))
+        or lowered in PLACEHOLDER_KEYS
+        or set(lowered) <= set("x.*-_")
+    )
 
 
 def variables(env: Mapping[str, str]) -> dict[str, str]:

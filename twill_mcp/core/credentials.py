@@ -27,6 +27,8 @@ class Credentials:
     api_key: SecretStr | None
     traceparent: str | None = None
     """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
+    key_problem: str | None = None
+    """Why the configured key is not used ('VARIABLE: reason'), when there is one: a call answers it."""
     on_refused: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
     """Called when Twill refuses the key (401): for a key from an OAuth grant, the grant ends, so the host is sent
     through sign-in again instead of the model meeting the same error on every call."""
@@ -56,13 +58,13 @@ CredentialsFor = Callable[[Any], Credentials]
 """Resolves the credentials of one MCP request from its `ServerRequestContext`."""
 
 
-def server_key(api_key: SecretStr | None) -> CredentialsFor:
+def server_key(api_key: SecretStr | None, key_problem: str | None = None) -> CredentialsFor:
     """Every request made with the server's own key (stdio, and HTTP's `--auth env`), in the caller's trace."""
-    untraced = Credentials(api_key)  # what almost every call is: hashed and made ready once
+    untraced = Credentials(api_key, key_problem=key_problem)  # what almost every call is: hashed and made ready once
 
     def credentials(ctx: Any) -> Credentials:
         traceparent = traceparent_of(ctx)
-        return untraced if traceparent is None else Credentials(api_key, traceparent)
+        return untraced if traceparent is None else Credentials(api_key, traceparent, key_problem)
 
     return credentials
 
@@ -82,13 +84,20 @@ def traceparent_of(ctx: Any) -> str | None:
 class Scrub:
     """Removes a key from what Twill (or a proxy) sent back, where its bytes enter: raw, JSON-escaped, `\\/`-escaped."""
 
-    __slots__ = ("_forms", "_texts")
+    __slots__ = ("_escapes", "_forms", "_texts")
 
     def __init__(self, key: str) -> None:
         escaped = json.dumps(key)[1:-1]
         texts = {key, escaped, escaped.replace("/", "\\/")} if key else set()
         self._texts = tuple(sorted(texts, key=len, reverse=True))
         self._forms = tuple(text.encode() for text in self._texts)
+        # The JSON escapes that could spell some of the key's characters: `\\u` any, the short ones their own.
+        short = [f"\\{ch}" for ch in '/"\\' if ch in key]
+        self._escapes = ("\\u", *short) if key else ()
+
+    def may_be_escaped_in(self, text: str) -> bool:
+        """Whether JSON text holds an escape that could spell (part of) the key: then only decoding can tell."""
+        return any(escape in text for escape in self._escapes)
 
     def body(self, body: bytes) -> bytes:
         for form in self._forms:

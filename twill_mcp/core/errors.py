@@ -89,6 +89,12 @@ class MissingApiKey(ToolCallError):
     code = "missing_api_key"
 
 
+class UnusableApiKey(ToolCallError):
+    """A key is configured but cannot be one (a placeholder, a malformed value); the request was not sent."""
+
+    code = "unusable_api_key"
+
+
 class InvalidArguments(ToolCallError):
     code = "invalid_arguments"
 

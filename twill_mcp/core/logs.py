@@ -1,4 +1,4 @@
-"""Logging to stderr (stdout belongs to the protocol), with secrets scrubbed from every record."""
+"""Logging to stderr (stdout belongs to the protocol), with secrets scrubbed from every record, one line each."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 import sys
 from collections.abc import Iterable
 from typing import TextIO
+
+from twill_mcp.core.sanitize import for_log
 
 REDACTED = "[redacted]"
 
@@ -38,9 +40,21 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLine(logging.Formatter):
+    """Each record as exactly one line, its control characters escaped.
+
+    Much of what is logged came from outside (Twill's error messages, ids, tool names): a newline in
+    it would forge a log line of its own, and an ANSI escape would colour or rewrite the operator's
+    terminal. A traceback is kept, on the same line, its line breaks written `\\n`.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_log(super().format(record))
+
+
 def configure_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

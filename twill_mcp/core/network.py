@@ -1,4 +1,5 @@
-"""How this process reaches Twill on the network it is on: through which proxy, trusting which CAs.
+"""The network settings' own rules: proxy URLs and NO_PROXY, CA files, ports. Which way a call goes is
+`upstream/route.py`.
 
 Only the variables named in config.ENVIRONMENT are read, never the whole environment
 (the client keeps `trust_env=False`), so what the doctor reports is what the client does.
@@ -10,17 +11,12 @@ Loopback is not special: list it in NO_PROXY to reach it directly.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
-import ssl
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import socket
 from urllib.parse import urlsplit
 
-import httpx2
-from pydantic import SecretStr
-
-if TYPE_CHECKING:
-    from twill_mcp.core.config import Settings
+from twill_mcp.core.errors import ConfigError
 
 PROXY_SCHEMES = ("http", "https")
 PROXY_EXAMPLE = "http://proxy.example.com:3128"
@@ -93,37 +89,6 @@ def _has_port(entry: str) -> bool:
     return bool(sep) and tail.isdigit() and (not head.startswith("[") or head.endswith("]"))
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """How the client reaches Twill's origin."""
-
-    proxy: SecretStr | None
-    """None: directly."""
-    setting: str
-    """The proxy setting for the origin's scheme: `https_proxy` or `http_proxy`."""
-    bypassed: bool
-    """That setting is given, but NO_PROXY names the origin."""
-
-
-def route(settings: Settings) -> Route:
-    base = httpx2.URL(settings.base_url)
-    setting = f"{base.scheme}_proxy"
-    proxy: SecretStr | None = getattr(settings, setting)
-    port = base.port or (443 if base.scheme == "https" else 80)
-    if proxy is not None and bypasses(settings.no_proxy, base.host, port):
-        return Route(None, setting, bypassed=True)
-    return Route(proxy, setting, bypassed=False)
-
-
-def tls_context(ssl_cert_file: str | None) -> ssl.SSLContext:
-    """Trust exactly SSL_CERT_FILE's CAs when given (as OpenSSL and curl do), else the system's trust store."""
-    if ssl_cert_file:
-        return ssl.create_default_context(cafile=ssl_cert_file)
-    # httpx2's own default, minus its reading of SSL_CERT_* behind our back: truststore on macOS and
-    # Windows, OpenSSL's system paths on Linux.
-    return httpx2.create_ssl_context(trust_env=False)
-
-
 PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 
 
@@ -139,5 +104,24 @@ def check_ca_file(ssl_cert_file: str) -> None:
             raise ValueError("no PEM certificate in it")
 
 
-def trust_source(ssl_cert_file: str | None) -> str:
-    return f"the CAs in {ssl_cert_file} (SSL_CERT_FILE)" if ssl_cert_file else "the system trust store"
+def port_in_use(host: str, port: int) -> str:
+    return (
+        f"port {port} on {host} is already in use by another process (another twill-mcp?); stop it, "
+        "choose another with --port N, or use --port 0 for any free port"
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with what to do, a port another process listens on, before a server logs a bare errno for it."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the server will bind: a port left in TIME_WAIT by a stopped server is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(port_in_use(host, port)) from None
+            # Anything else (a privileged port, an address not on this machine) the server reports as it is.

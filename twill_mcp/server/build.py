@@ -14,7 +14,8 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from twill_mcp import __version__
-from twill_mcp.core.credentials import CredentialsFor
+from twill_mcp.core.config import Settings
+from twill_mcp.core.credentials import CredentialsFor, server_key
 from twill_mcp.core.errors import error_shape
 from twill_mcp.server.prompts import TwillPrompts
 from twill_mcp.server.resources import TaskResources, Upstream
@@ -22,7 +23,8 @@ from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, W
 from twill_mcp.tools.call import ToolCall
 from twill_mcp.tools.catalog import compiled_by_name
 from twill_mcp.tools.composed import Tool
-from twill_mcp.upstream.http import Progress, TwillHttp
+from twill_mcp.upstream.answer import Progress
+from twill_mcp.upstream.http import TwillHttp
 
 SERVER_NAME = "twill"
 # The lists are the same for every caller and fixed for the life of a process; a redeploy may change them.
@@ -133,6 +135,22 @@ def build_server(
         on_list_prompts=prompts.list_prompts,
         on_get_prompt=prompts.get_prompt,
     )
+
+
+def server_for(
+    settings: Settings,
+    tools: Sequence[Tool],
+    *,
+    sandbox: bool = False,
+    credentials: CredentialsFor | None = None,
+    http: TwillHttp | None = None,
+    watching: Watching = WATCHING,
+) -> Server[Any]:
+    """The server every entry point runs for these settings: its own `TwillHttp` (or the one given, with an
+    injected sleep or transport), and the server's own key unless `credentials` says whose key a request has."""
+    if credentials is None:
+        credentials = server_key(settings.api_key, settings.api_key_problem)
+    return build_server(http or TwillHttp(settings), tools, credentials, sandbox=sandbox, watching=watching)
 
 
 def settle() -> None:

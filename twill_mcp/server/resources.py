@@ -112,7 +112,7 @@ class TaskResources:
         self._completes = completes
         self._ttl = ttl
         self._recent: dict[str, _Recent] = {}
-        self._lock = anyio.Lock()
+        self._locks: dict[str, anyio.Lock] = {}
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -160,25 +160,38 @@ class TaskResources:
         )
 
     async def _recent_tasks(self, credentials: Credentials) -> list[str]:
-        """The slugs of the key's recent tasks, newest first; one list call per key per TTL."""
-        async with self._lock:
-            now = anyio.current_time()
-            self._recent = {key: recent for key, recent in self._recent.items() if recent.expires > now}
-            if (recent := self._recent.get(credentials.key_id)) is not None:
-                return recent.values
-            try:
-                body = await self._upstream.read(credentials, "list_tasks", {})
-            except ToolCallError as error:
-                # A completion is a convenience: no suggestions, not an error, and nothing cached.
-                logger.info("no task completions: %s", error.message)
-                return []
-            tasks = body.get("tasks") if isinstance(body, dict) else None
-            values = [
-                name
-                for task in tasks or []
-                if isinstance(task, dict)
-                for name in [task.get("slug") or task.get("id")]
-                if isinstance(name, str)
-            ]
-            self._recent[credentials.key_id] = _Recent(now + self._ttl, values)
-            return values
+        """The slugs of the key's recent tasks, newest first; one list call per key per TTL.
+
+        Held per key: concurrent completions of one key wait for its one list call, and never for another
+        key's (a slow answer to one tenant must not delay the next).
+        """
+        key = credentials.key_id
+        lock = self._locks.setdefault(key, anyio.Lock())
+        try:
+            async with lock:
+                return await self._list_recent(credentials)
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]  # nobody waits for it: a key seen once leaves nothing behind
+
+    async def _list_recent(self, credentials: Credentials) -> list[str]:
+        now = anyio.current_time()
+        self._recent = {key: recent for key, recent in self._recent.items() if recent.expires > now}
+        if (recent := self._recent.get(credentials.key_id)) is not None:
+            return recent.values
+        try:
+            body = await self._upstream.read(credentials, "list_tasks", {})
+        except ToolCallError as error:
+            # A completion is a convenience: no suggestions, not an error, and nothing cached.
+            logger.info("no task completions: %s", error.message)
+            return []
+        tasks = body.get("tasks") if isinstance(body, dict) else None
+        values = [
+            name
+            for task in tasks or []
+            if isinstance(task, dict)
+            for name in [task.get("slug") or task.get("id")]
+            if isinstance(name, str)
+        ]
+        self._recent[credentials.key_id] = _Recent(anyio.current_time() + self._ttl, values)
+        return values

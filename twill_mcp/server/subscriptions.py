@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from anyio.abc import TaskGroup
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
@@ -33,7 +34,7 @@ from twill_mcp.server.resources import (
     protocol_error,
     task_id_of,
 )
-from twill_mcp.tools.waiting import latest_job
+from twill_mcp.tools.tasks import job_status, latest_job_id
 from twill_mcp.upstream.budget import Sleep
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,11 @@ WATCHING = Watching()
 
 
 class TaskWatch:
-    """The subscribed task URIs, and the loop that reads them while there are any."""
+    """The subscribed task URIs, and one loop per key that reads them while the key has any.
+
+    One loop per key, not one for all: a key whose reads are slow (Twill slow to answer it, its
+    rate budget spent) must not delay what another key's subscribers are told.
+    """
 
     def __init__(self, upstream: Upstream, watching: Watching, *, sleep: Sleep = anyio.sleep) -> None:
         self._upstream = upstream
@@ -72,12 +77,13 @@ class TaskWatch:
         self._subscribers: dict[str, list[_Subscriber]] = {}
         self._seen: dict[tuple[str, str], Any] = {}
         self._changed = anyio.Event()
+        self._looping: set[str] = set()
 
     @asynccontextmanager
     async def running(self, server: Any) -> AsyncIterator[dict[str, Any]]:
-        """The server's lifespan: the watch loop runs as long as the server does."""
+        """The server's lifespan: the watch loops run as long as the server does."""
         async with anyio.create_task_group() as group:
-            group.start_soon(self._run)
+            group.start_soon(self._run, group)
             yield {}
             group.cancel_scope.cancel()
 
@@ -99,38 +105,52 @@ class TaskWatch:
         live = {(u, s.credentials.key_id) for u, subs in self._subscribers.items() for s in subs}
         self._seen = {pair: state for pair, state in self._seen.items() if pair in live}
 
-    async def _run(self) -> None:
+    async def _run(self, group: TaskGroup) -> None:
+        """Starts a key's loop when the key gets its first subscription."""
         while True:
-            if not self._subscribers:
-                self._changed = anyio.Event()
-                await self._changed.wait()
-            await self.check()
-            await self._sleep(self._pause())
+            self._changed = anyio.Event()
+            for key_id in self._keys() - self._looping:
+                self._looping.add(key_id)
+                group.start_soon(self._run_key, key_id)
+            await self._changed.wait()
 
-    def _pause(self) -> float:
-        per_key: dict[str, int] = {}
-        for subscribers in self._subscribers.values():
-            for key_id in {s.credentials.key_id for s in subscribers}:
-                per_key[key_id] = per_key.get(key_id, 0) + 1
-        busiest = max(per_key.values(), default=0)
-        return max(self._watching.every, busiest * 60.0 / self._watching.per_minute)
+    async def _run_key(self, key_id: str) -> None:
+        try:
+            while watched := self._watched(key_id):
+                await self.check_key(key_id, watched)
+                await self._sleep(self._pause(len(watched)))
+        finally:
+            self._looping.discard(key_id)
+            self._changed.set()  # the key may have been subscribed again meanwhile
 
-    async def check(self) -> None:
-        """Read each watched task once per key, and tell that key's subscribers if its run changed."""
-        for uri, subscribers in list(self._subscribers.items()):
-            by_key: dict[str, list[_Subscriber]] = {}
-            for subscriber in subscribers:
-                by_key.setdefault(subscriber.credentials.key_id, []).append(subscriber)
-            for key_id, group in by_key.items():
-                try:
-                    state = await self._read(uri, group[0].credentials)
-                except ToolCallError as error:
-                    logger.info("could not check %s for its subscribers: %s", uri, error.message)
-                    continue
-                if self._seen.get((uri, key_id), state) != state:
-                    for subscriber in group:
-                        await self._tell(uri, subscriber)
-                self._seen[(uri, key_id)] = state
+    def _keys(self) -> set[str]:
+        return {s.credentials.key_id for subscribers in self._subscribers.values() for s in subscribers}
+
+    def _watched(self, key_id: str) -> dict[str, list[_Subscriber]]:
+        """The key's watched URIs, each with the key's subscribers to it."""
+        watched: dict[str, list[_Subscriber]] = {}
+        for uri, subscribers in self._subscribers.items():
+            mine = [s for s in subscribers if s.credentials.key_id == key_id]
+            if mine:
+                watched[uri] = mine
+        return watched
+
+    def _pause(self, reads: int) -> float:
+        """Between a key's rounds: its share of the key's budget for `reads` reads a round."""
+        return max(self._watching.every, reads * 60.0 / self._watching.per_minute)
+
+    async def check_key(self, key_id: str, watched: dict[str, list[_Subscriber]]) -> None:
+        """Read each task the key watches once, and tell the key's subscribers to it if its run changed."""
+        for uri, group in watched.items():
+            try:
+                state = await self._read(uri, group[0].credentials)
+            except ToolCallError as error:
+                logger.info("could not check %s for its subscribers: %s", uri, error.message)
+                continue
+            if self._seen.get((uri, key_id), state) != state:
+                for subscriber in group:
+                    await self._tell(uri, subscriber)
+            self._seen[(uri, key_id)] = state
 
     async def _tell(self, uri: str, subscriber: _Subscriber) -> None:
         try:
@@ -145,9 +165,8 @@ class TaskWatch:
         if task_id is None:
             raise MCPError(code=RESOURCE_NOT_FOUND, message=f"Only tasks can be subscribed to: {TASKS_URI}/{{id}}.")
         body = await self._upstream.read(credentials, "get_task", {TASK_ARGUMENT: task_id})
-        job = latest_job(body) or {}
         # What makes a change worth telling: a new run, or the run's status.
-        return job.get("id"), job.get("status")
+        return latest_job_id(body), job_status(body)
 
 
 class Subscriptions:

@@ -8,15 +8,13 @@ the reason, never answered with a truncated archive.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
 
-from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
-from twill_mcp.tools.responses import Success, read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse
-from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.core.errors import BadUpstreamResponse
+from twill_mcp.tools.responses import Success
+from twill_mcp.upstream.answer import Answer, RawResponse
 
 _HEADERS = (("x-twill-session-id", "sessionId"), ("x-twill-job-id", "jobId"))
 
@@ -25,13 +23,7 @@ class ArchiveReader:
     accept = "*/*"
     streams = False
 
-    def __init__(self, effect: Effect) -> None:
-        self._effect = effect
-
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+    async def success(self, answer: Answer) -> Success:
         return archive(await answer.read(), "twill://" + answer.path.strip("/"))
 
 
@@ -43,12 +35,13 @@ def archive(raw: RawResponse, uri: str) -> Success:
             status=raw.status,
             hint="Raise TWILL_MCP_MAX_RESPONSE_BYTES, or download it with Twill's own CLI.",
         )
-    mime = raw.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    mime = raw.incoming.text(raw.headers.get("content-type", "application/octet-stream").split(";")[0].strip())
     info: dict[str, Any] = {"uri": uri, "mimeType": mime, "bytes": len(raw.body)}
     for header, key in _HEADERS:
         if raw.headers.get(header):
-            info[key] = raw.headers[header]
-    if (count := raw.headers.get("x-twill-file-count", "")).isdigit():
+            info[key] = raw.incoming.text(raw.headers[header])
+    # ASCII only: int() refuses some of what str.isdigit() accepts ("²"), and that would be a crash.
+    if (count := raw.headers.get("x-twill-file-count", "")).isascii() and count.isdigit():
         info["fileCount"] = int(count)
     blob = types.BlobResourceContents(uri=uri, mime_type=mime, blob=base64.b64encode(raw.body).decode("ascii"))
     return Success(info, [types.EmbeddedResource(type="resource", resource=blob)])

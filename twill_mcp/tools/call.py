@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
 
 from twill_mcp.core.credentials import Credentials
-from twill_mcp.core.errors import ToolCallError
+from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
 from twill_mcp.tools.archives import ArchiveReader
 from twill_mcp.tools.arguments import ArgumentChecker
-from twill_mcp.tools.composed import ComposedTool, Perform, Tool
+from twill_mcp.tools.composed import ComposedTool, Tool
 from twill_mcp.tools.events import EventStreamReader
 from twill_mcp.tools.responses import JsonReader, Success
 from twill_mcp.tools.results import error_result, success_result
-from twill_mcp.upstream.http import Progress, Reader, TwillHttp
-from twill_mcp.upstream.outcomes import Effect, unknown_outcome
+from twill_mcp.upstream.answer import Progress, Reader
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import Effect, after_success, unknown_outcome
 from twill_mcp.upstream.request import prepare_request
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 logger = logging.getLogger(__name__)
 
 
-def reader_for(tool: CompiledTool, effect: Effect) -> Reader[Success]:
+ReaderFor = Callable[[Mapping[str, Any], Progress | None], Reader[Success]]
+"""A tool's reader for one call, bound to that call's arguments and progress."""
+
+
+def reader_for(tool: CompiledTool) -> ReaderFor:
     if tool.response_kind == "event-stream":
-        return EventStreamReader(tool, effect)
-    if tool.response_kind == "binary":
-        return ArchiveReader(effect)
-    return JsonReader(tool, effect)
+        return EventStreamReader.binder(tool)
+    reader: Reader[Success] = ArchiveReader() if tool.response_kind == "binary" else JsonReader(tool, effect_of(tool))
+    return lambda arguments, progress: reader
 
 
 def effect_of(tool: Tool) -> Effect:
@@ -54,13 +62,13 @@ class OperationCall:
     def __init__(self, tool: CompiledTool) -> None:
         self._tool = tool
         self.effect = effect_of(tool)
-        self._reader = reader_for(tool, self.effect)
+        self._reader = reader_for(tool)
 
     async def __call__(
         self, http: TwillHttp, credentials: Credentials, checked: dict[str, Any], progress: Progress | None
     ) -> Success:
         request = prepare_request(self._tool.operation, checked)
-        return await http.exchange(request, credentials, self.effect, self._reader, checked, progress)
+        return await http.exchange(request, credentials, self.effect, self._reader(checked, progress))
 
 
 class ToolCall:
@@ -68,9 +76,12 @@ class ToolCall:
 
     def __init__(self, tool: Tool) -> None:
         self.tool = tool
-        self.effect = effect_of(tool)
         self._arguments = ArgumentChecker(tool.input_schema)
-        self._perform: Perform = tool.perform if isinstance(tool, ComposedTool) else OperationCall(tool)
+        if isinstance(tool, ComposedTool):
+            self.effect, self._perform = effect_of(tool), tool.perform
+        else:
+            operation = OperationCall(tool)
+            self.effect, self._perform = operation.effect, operation
 
     async def __call__(
         self,
@@ -86,6 +97,7 @@ class ToolCall:
             checked = self._arguments.check(arguments)
             success = await self._perform(http, credentials, checked, progress)
             result = success_result(self.tool, success.body, success.extra)
+            self._check_published(result)
             outcome = "ok"
         except anyio.get_cancelled_exc_class():
             # The client cancelled (notifications/cancelled), went away, or the server is stopping:
@@ -111,6 +123,33 @@ class ToolCall:
             outcome = "error internal_error"
         self._log(logging.INFO, outcome, started, credentials, era)
         return result
+
+    @functools.cached_property
+    def _published(self) -> Validator | None:
+        """The outputSchema a client will check a success against, where no stricter check came before it.
+
+        A strict tool's body was checked against the whole documented schema, and a composed tool's
+        result is ours; any other tool's body is Twill's word, and a client that validates (the SDK's
+        does) would fail the call on a body of another shape instead of showing an error.
+        """
+        tool = self.tool
+        if isinstance(tool, ComposedTool) or tool.strict_response or tool.output_schema is None:
+            return None
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(tool.output_schema)
+
+    def _check_published(self, result: types.CallToolResult) -> None:
+        if self._published is None:
+            return
+        error = next(iter(self._published.iter_errors(result.structured_content)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            raise BadUpstreamResponse(
+                f"Twill answered with a body of another shape than {self.tool.name} publishes "
+                f"(at {where}: fails {error.validator!r}).",
+                hint=after_success(200, self.effect, "The API may have changed; report this to twill-mcp."),
+            )
 
     def _log(self, level: int, outcome: str, started: float, credentials: Credentials, era: str | None) -> None:
         """The one line every call leaves, however it ended. Argument values stay out: they can carry task content."""

@@ -16,7 +16,8 @@ from typing import Any
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.spec.compiler import CompiledTool, ListedTool
 from twill_mcp.tools.responses import Success
-from twill_mcp.upstream.http import Progress, TwillHttp
+from twill_mcp.upstream.answer import Progress
+from twill_mcp.upstream.http import TwillHttp
 
 Perform = Callable[[TwillHttp, Credentials, dict[str, Any], Progress | None], Awaitable[Success]]
 """What a call does once its arguments are checked: (http, credentials, arguments, progress) -> success."""

@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from twill_mcp.core.errors import ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
-from twill_mcp.tools.responses import Success, parse_json, read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse
-from twill_mcp.upstream.outcomes import Effect
+from twill_mcp.tools.responses import Success
+from twill_mcp.upstream.answer import Answer, Progress
+from twill_mcp.upstream.decode import MAX_DEPTH, Incoming, TooDeep
 
 EVENT_STREAM = "text/event-stream"
 LAST_EVENTS = 10
@@ -57,27 +56,32 @@ class StreamSummary:
 
 
 class EventStreamReader:
-    """Follows a 2xx event stream within the call's bounds and summarises it."""
+    """Follows one call's 2xx event stream within its bounds and summarises it."""
 
     accept = EVENT_STREAM
     streams = True
 
-    def __init__(self, tool: CompiledTool, effect: Effect) -> None:
-        self._effect = effect
-        # The tool's own schema says what an omitted bound means.
+    def __init__(self, max_seconds: float, max_events: int, progress: Progress | None) -> None:
+        self._max_seconds = max_seconds
+        self._max_events = max_events
+        self._progress = progress
+
+    @staticmethod
+    def binder(tool: CompiledTool) -> Callable[[Mapping[str, Any], Progress | None], EventStreamReader]:
+        """The tool's reader for each call; the tool's own schema says what an omitted bound means."""
         bounds = tool.input_schema["properties"]
-        self._max_seconds = float(bounds["maxSeconds"]["default"])
-        self._max_events = int(bounds["maxEvents"]["default"])
+        seconds, events = float(bounds["maxSeconds"]["default"]), int(bounds["maxEvents"]["default"])
 
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
+        def bind(arguments: Mapping[str, Any], progress: Progress | None) -> EventStreamReader:
+            return EventStreamReader(
+                float(arguments.get("maxSeconds", seconds)), int(arguments.get("maxEvents", events)), progress
+            )
 
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+        return bind
+
+    async def success(self, answer: Answer) -> Success:
         summary = await follow(
-            answer,
-            max_seconds=float(arguments.get("maxSeconds", self._max_seconds)),
-            max_events=int(arguments.get("maxEvents", self._max_events)),
-            progress=progress,
+            answer, max_seconds=self._max_seconds, max_events=self._max_events, progress=self._progress
         )
         return Success(summary.as_result())
 
@@ -92,7 +96,7 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     started = time.monotonic()
     window_seconds = max(min(max_seconds, answer.deadline - anyio.current_time() - STREAM_MARGIN_SECONDS), 0.5)
     with anyio.move_on_after(window_seconds) as window:
-        async for event in sse_events(answer.lines()):
+        async for event in sse_events(answer.lines(), answer.incoming):
             summary.events += 1
             kind = str(event.get("type", "message")) if isinstance(event, dict) else "message"
             summary.types[kind] += 1
@@ -118,26 +122,28 @@ async def follow(answer: Answer, *, max_seconds: float, max_events: int, progres
     return summary
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
-    """Each event's data (JSON-decoded where it is JSON), per the SSE line format."""
+async def sse_events(lines: AsyncIterator[str], incoming: Incoming) -> AsyncIterator[Any]:
+    """Each event's data (JSON-decoded where it is JSON), per the SSE line format, decoded for the agent."""
     data: list[str] = []
     async for line in lines:
         if line == "":
             if data:
-                yield _decode("\n".join(data))
+                yield _decode("\n".join(data), incoming)
                 data = []
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
         # `event:`, `id:`, `retry:` and `:` comments carry nothing the summary needs.
     if data:
-        yield _decode("\n".join(data))
+        yield _decode("\n".join(data), incoming)
 
 
-def _decode(text: str) -> Any:
+def _decode(text: str, incoming: Incoming) -> Any:
     try:
-        return parse_json(text)
+        return incoming.json(text)
+    except TooDeep:
+        return incoming.text(f"(an event nested deeper than {MAX_DEPTH} levels, left out)")
     except ValueError:
-        return text
+        return incoming.text(text)
 
 
 def _preview(event: Any) -> Any:

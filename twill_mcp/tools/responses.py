@@ -1,34 +1,30 @@
-"""Read Twill's answer the way the spec describes it: JSON success bodies, and the one reading of errors.
+"""Read a successful JSON answer the way the spec describes it.
 
-Strict where the spec is known (a documented success body that breaks its schema is
-reported, not passed on as truth) and permissive where it is not (an error body that
-is not Twill's envelope still yields the status and a useful message). Every reader
-(JSON here, event streams in `events`, archives in `archives`) reads errors with
-`read_failure`, and asks `outcomes` whether an error may be repeated.
+Strict where the spec is known: a documented success body that breaks its schema is reported,
+not passed on as truth. Other readers: event streams in `events`, archives in `archives`; what
+an answer that is not a success means is read once, for every tool, in `upstream.failures`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
-from twill_mcp.core.errors import ApiError, BadUpstreamResponse, ToolCallError
+from twill_mcp.core.errors import BadUpstreamResponse
 from twill_mcp.spec.compiler import CompiledTool
-from twill_mcp.upstream.http import Answer, Progress, RawResponse
-from twill_mcp.upstream.outcomes import Effect, after_success, repeatable, retry_after_seconds, status_hint
+from twill_mcp.upstream.answer import Answer, RawResponse
+from twill_mcp.upstream.decode import TooDeep
+from twill_mcp.upstream.failures import NO_JSON, describe_body, json_of, too_deep, too_large
+from twill_mcp.upstream.outcomes import Effect, after_success
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 JSON = "application/json"
-_NO_JSON = object()
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,44 +33,6 @@ class Success:
 
     body: Any
     extra: Sequence[types.ContentBlock] = ()
-
-
-def read_failure(raw: RawResponse, effect: Effect) -> ToolCallError:
-    """The error an answer that is not a success means."""
-    status = raw.status
-    if raw.truncated:
-        return too_large(raw, effect)
-    retryable = repeatable(status, effect)
-    retry_after = retry_after_seconds(raw.headers.get("retry-after")) if retryable else None
-    hint = status_hint(status, effect, retry_after)
-    envelope = _envelope(_json(raw.body))
-    if envelope is not None:
-        code, message, details = envelope
-        return ApiError(
-            code, message, status=status, details=details, retry_after=retry_after, retryable=retryable, hint=hint
-        )
-    if 300 <= status < 400:
-        return BadUpstreamResponse(
-            f"Twill answered with a redirect (HTTP {status}) to {raw.headers.get('location', 'nowhere')!r}; "
-            "redirects are not followed so the API key never leaves the configured origin.",
-            status=status,
-            hint="Check TWILL_BASE_URL: it should be the origin, for example https://twill.ai.",
-        )
-    return BadUpstreamResponse(
-        f"Twill answered HTTP {status} with a body that is not its JSON error format ({describe_body(raw)}).",
-        status=status,
-        retry_after=retry_after,
-        retryable=retryable,
-        hint=hint,
-    )
-
-
-def too_large(raw: RawResponse, effect: Effect) -> BadUpstreamResponse:
-    return BadUpstreamResponse(
-        f"Twill's answer (HTTP {raw.status}) was larger than the {len(raw.body)} byte limit.",
-        status=raw.status,
-        hint=after_success(raw.status, effect, "Raise TWILL_MCP_MAX_RESPONSE_BYTES if this is expected."),
-    )
 
 
 class JsonReader:
@@ -97,18 +55,22 @@ class JsonReader:
 
         return Draft202012Validator(self._checked)
 
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> Success:
+    async def success(self, answer: Answer) -> Success:
         return Success(self.body(await answer.read()))
 
     def body(self, raw: RawResponse) -> Any:
         """The JSON success body of a complete 2xx answer, or raise what is wrong with it."""
         if raw.truncated:
             raise too_large(raw, self._effect)
-        body = _json(raw.body)
-        if body is _NO_JSON:
+        try:
+            body = json_of(raw)
+        except TooDeep:
+            raise BadUpstreamResponse(
+                too_deep(raw),
+                status=raw.status,
+                hint=after_success(raw.status, self._effect, "This is not a body Twill documents; report it."),
+            ) from None
+        if body is NO_JSON:
             if not raw.body.strip() and self._tool.success_schema is None:
                 return {}
             raise BadUpstreamResponse(
@@ -128,44 +90,3 @@ class JsonReader:
                     hint=after_success(raw.status, self._effect, "The API may have changed; report this to twill-mcp."),
                 )
         return body
-
-
-def parse_json(text: str) -> Any:
-    """`json.loads`, made safe to send on: a lone surrogate becomes U+FFFD.
-
-    JavaScript's JSON.stringify writes a string cut mid-emoji as a lone `\\udXXX` escape;
-    Python accepts it, but it cannot be encoded as UTF-8 when the result is written to
-    the client, which would take the whole session down.
-    """
-    value = json.loads(text)
-    if not _SURROGATE_ESCAPE.search(text):
-        return value  # text decoded from UTF-8 holds no surrogate: only a `\\udXXX` escape can make one
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=False)
-        value = json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
-    return value
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return parse_json(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return _NO_JSON
-
-
-def _envelope(body: Any) -> tuple[str, str, Any] | None:
-    """Twill's `{"error": {"code", "message", "details"?}}`, or None if the body is not one."""
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return None
-    error = body["error"]
-    code, message = error.get("code"), error.get("message")
-    if not isinstance(code, str) or not isinstance(message, str):
-        return None
-    return code, message, error.get("details")
-
-
-def describe_body(raw: RawResponse) -> str:
-    kind = raw.headers.get("content-type", "no content type").split(";")[0]
-    return "empty" if not raw.body.strip() else f"{kind}, {len(raw.body)} bytes"

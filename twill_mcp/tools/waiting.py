@@ -30,16 +30,16 @@ from twill_mcp.spec.compiler import Annotations, CompiledTool
 from twill_mcp.tools.call import OperationCall, effect_of
 from twill_mcp.tools.composed import ComposedTool
 from twill_mcp.tools.events import EVENT_STREAM, STREAM_MARGIN_SECONDS, sse_events
-from twill_mcp.tools.responses import Success, read_failure
+from twill_mcp.tools.responses import Success
+from twill_mcp.tools.tasks import FINAL_STATUSES, NOT_STARTED, job_status, latest_job_id
+from twill_mcp.upstream.answer import Answer, Progress
 from twill_mcp.upstream.budget import Sleep
-from twill_mcp.upstream.http import Answer, Progress, RawResponse, TwillHttp
-from twill_mcp.upstream.outcomes import Effect, lost
+from twill_mcp.upstream.http import TwillHttp
+from twill_mcp.upstream.outcomes import lost
 from twill_mcp.upstream.request import prepare_request
 
 NAME = "wait_for_task"
 # Twill's job statuses after which nothing more happens to the job (the stream's `complete` event, upper-cased).
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-NOT_STARTED = "PENDING"
 DEFAULT_MAX_SECONDS = 50
 ID_ARGUMENT = "taskIdOrSlug"
 
@@ -133,7 +133,7 @@ class _Waiter:
             group.cancel_scope.cancel()
         if failure is not None:
             raise failure
-        status = _status(task)
+        status = job_status(task)
         done = status in FINAL_STATUSES
         waited = round(anyio.current_time() - started, 1)
         body = {"done": done, "status": status, "waitedSeconds": waited, "task": task}
@@ -156,11 +156,11 @@ class _Waiter:
                     return task
                 await self._sleep_until(min(anyio.current_time() + pause, window_end))
                 continue
-            status = _status(task)
+            status = job_status(task)
             await watch.saw(status)
             if status in FINAL_STATUSES or anyio.current_time() >= window_end:
                 return task
-            job_id = _latest_job_id(task)
+            job_id = latest_job_id(task)
             if (
                 job_id is not None
                 and status != NOT_STARTED
@@ -180,7 +180,7 @@ class _Waiter:
     ) -> bool:
         """Follow the job's log stream until it says the job is over (True) or the window or stream ends (False)."""
         request = prepare_request(self._stream.operation, {"jobId": job_id})
-        reader = _CompletionReader(self._stream_effect, window_end, watch)
+        reader = _CompletionReader(window_end, watch)
         with anyio.move_on_after(max(window_end - anyio.current_time(), 0.0)):
             try:
                 return await http.exchange(request, credentials, self._stream_effect, reader)
@@ -199,17 +199,13 @@ class _CompletionReader:
     accept = EVENT_STREAM
     streams = True
 
-    def __init__(self, effect: Effect, window_end: float, watch: _Watch) -> None:
-        self._effect = effect
+    def __init__(self, window_end: float, watch: _Watch) -> None:
         self._window_end = window_end
         self._watch = watch
 
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, self._effect)
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> bool:
+    async def success(self, answer: Answer) -> bool:
         with anyio.move_on_after(max(self._window_end - anyio.current_time(), 0.0)):
-            async for event in sse_events(answer.lines()):
+            async for event in sse_events(answer.lines(), answer.incoming):
                 if not isinstance(event, dict):
                     continue
                 if event.get("type") == "complete":
@@ -243,22 +239,6 @@ class _Watch:
         while True:
             await anyio.sleep(every)
             await self.report()
-
-
-def latest_job(task: Any) -> dict[str, Any] | None:
-    """get_task's `latestJob`, when the body has one."""
-    job = task.get("latestJob") if isinstance(task, dict) else None
-    return job if isinstance(job, dict) else None
-
-
-def _status(task: Any) -> str | None:
-    status = (latest_job(task) or {}).get("status")
-    return status if isinstance(status, str) else None
-
-
-def _latest_job_id(task: Any) -> str | None:
-    job_id = (latest_job(task) or {}).get("id")
-    return job_id if isinstance(job_id, str) and job_id else None
 
 
 def _summary(task_id: str, done: bool, status: str | None, waited: float) -> str:

@@ -31,15 +31,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twill_mcp import __version__
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
-from twill_mcp.server.build import build_server, settle
+from twill_mcp.core.network import check_port_free
+from twill_mcp.server.build import server_for, settle
 from twill_mcp.tools.arguments import MAX_ARGUMENT_BYTES
 from twill_mcp.tools.call import effects
 from twill_mcp.tools.composed import Tool
+from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
-from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
+from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
 from twill_mcp.transports.oauth.routes import build_oauth
-from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
     oauth = build_oauth(settings) if settings.auth == "oauth" else None
-    server = build_server(TwillHttp(settings), list(tools), credentials_for(settings), sandbox=sandboxed)
+    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings))
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
     app = server.streamable_http_app(
@@ -135,8 +136,9 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         transport_security=transport_security(settings),
         custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"]), *(oauth.routes if oauth else [])],
     )
+    checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
     open_paths = frozenset({HEALTH_PATH, *(oauth.open_paths if oauth else ())})
-    service = InboundAuth(CancelOnDisconnect(JsonRpcRefusals(app)), settings, open_paths=open_paths, oauth=oauth)
+    service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=open_paths, oauth=oauth)
     return GracefulStop(service, in_flight, shutdown_grace(settings))
 
 
@@ -155,6 +157,7 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
     check_auth_mode(settings)
     check_service(settings)
+    check_port_free(settings.host, settings.port)
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
@@ -192,6 +195,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
         # What uvicorn's own shutdown waits for comes after `GracefulStop` has drained the calls: it only
         # lets the last answers be written.
         timeout_graceful_shutdown=AFTER_DRAIN_SECONDS,
+        # Slow or half-open clients are cut off, and connections bounded: see transports/connections.py.
+        **connection_limits(),
     )
 
 

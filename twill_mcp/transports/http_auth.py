@@ -150,4 +150,4 @@ def credentials_for(settings: Settings) -> CredentialsFor:
 
         return from_request
 
-    return server_key(settings.api_key)
+    return server_key(settings.api_key, settings.api_key_problem)

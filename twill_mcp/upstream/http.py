@@ -13,19 +13,21 @@ from __future__ import annotations
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
 
 from twill_mcp import __version__
-from twill_mcp.core.config import Settings
+from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
-from twill_mcp.core.errors import MissingApiKey, ToolCallError, UpstreamUnreachable
-from twill_mcp.core.network import mask, route, tls_context
+from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
+from twill_mcp.core.network import mask
+from twill_mcp.core.sanitize import for_agent
+from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
+from twill_mcp.upstream.decode import Incoming
+from twill_mcp.upstream.failures import read_failure
 from twill_mcp.upstream.outcomes import (
     GRANT_ENDED_HINT,
     MIN_ATTEMPT_SECONDS,
@@ -39,76 +41,12 @@ from twill_mcp.upstream.outcomes import (
     retry_after_seconds,
 )
 from twill_mcp.upstream.request import PreparedRequest
+from twill_mcp.upstream.route import route, tls_context
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-Progress = Callable[[float, str], Awaitable[None]]
-"""Reports how far a long call has come to the client: (count so far, what happened)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    status: int
-    headers: httpx2.Headers
-    body: bytes
-    truncated: bool
-    """The body was longer than the configured cap and was cut there."""
-
-
-class Answer:
-    """Twill's answer to one attempt as it arrives: read whole or line by line, capped, the key scrubbed."""
-
-    def __init__(self, path: str, response: httpx2.Response, cap: int, deadline: float, scrub: Scrub) -> None:
-        self.path = path
-        """The request's path under the API root, as sent: what the answer is about."""
-        self._response = response
-        self._cap = cap
-        self._scrub = scrub
-        self.status = response.status_code
-        self.headers = _scrubbed(response.headers, scrub)
-        self.deadline = deadline
-        """When the whole call must be over (anyio clock): a reader that waits must end before it."""
-        self.truncated = False
-
-    async def read(self) -> RawResponse:
-        """The body up to the cap; past it, cut and marked truncated."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in self._response.aiter_bytes():
-            size += len(chunk)
-            if size > self._cap:
-                chunks.append(chunk[: len(chunk) - (size - self._cap)])
-                self.truncated = True
-                break
-            chunks.append(chunk)
-        return RawResponse(self.status, self.headers, self._scrub.body(b"".join(chunks)), self.truncated)
-
-    async def lines(self) -> AsyncIterator[str]:
-        """The body's lines until it ends or passes the cap (then `truncated` is set)."""
-        size = 0
-        async for line in self._response.aiter_lines():
-            size += len(line) + 1
-            if size > self._cap:
-                self.truncated = True
-                return
-            yield self._scrub.text(line)
-
-
-class Reader(Protocol[T_co]):
-    """How one tool reads an answer; chosen once per tool at start-up."""
-
-    accept: str
-    streams: bool
-    """The answer is followed as it arrives (a quiet spell is not a failure) rather than read whole."""
-
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> T_co: ...
-
-    def failure(self, raw: RawResponse) -> ToolCallError: ...
-
-
 # Every open call holds one connection, and a log stream may stay open for minutes: with httpx's
 # default of 100, a hosted server's 101st open stream waited for a free connection and failed.
 # Idle connections kept for reuse: at least the calls one busy client keeps in flight.
@@ -199,14 +137,18 @@ class TwillHttp:
         credentials: Credentials,
         effect: Effect,
         reader: Reader[T],
-        arguments: Mapping[str, Any] | None = None,
-        progress: Progress | None = None,
     ) -> T:
         """Send one request for these credentials, retrying what `outcomes` allows, and return what the reader makes
         of the answer (or raise the error it makes of it).
 
         Every attempt and every wait fits in one deadline (`call_timeout`).
         """
+        if credentials.api_key is None and credentials.key_problem is not None:
+            variable, _, reason = credentials.key_problem.partition(": ")
+            raise UnusableApiKey(
+                f"The Twill API key from {variable} {reason}, so nothing was sent.",
+                hint=f"Ask the user to {KEY_FIXES[variable]}.",
+            )
         if credentials.api_key is None:
             raise MissingApiKey(
                 "No Twill API key is configured, so nothing was sent.",
@@ -217,6 +159,7 @@ class TwillHttp:
             )
         key = credentials.api_key.get_secret_value()
         scrub = credentials.scrub
+        incoming = Incoming(scrub, raw_text=self._settings.raw_text)
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
         if credentials.traceparent:
             headers["traceparent"] = credentials.traceparent
@@ -247,10 +190,12 @@ class TwillHttp:
                                 why = f"HTTP {status}"
                                 await response.aclose()
                                 raise _Retry(wait, why)
-                        answer = Answer(request.path, response, self._settings.max_response_bytes, deadline, scrub)
+                        answer = Answer(
+                            request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
+                        )
                         if 200 <= status < 300:
-                            return await reader.success(answer, arguments or {}, progress)
-                        failure = reader.failure(await answer.read())
+                            return await reader.success(answer)
+                        failure = read_failure(await answer.read(), effect)
                         if status == UNAUTHORIZED and credentials.on_refused is not None:
                             await credentials.on_refused()
                             failure.hint = GRANT_ENDED_HINT
@@ -339,16 +284,13 @@ class _SendTrace:
             self.sent = True
 
 
-def _scrubbed(headers: httpx2.Headers, scrub: Scrub) -> httpx2.Headers:
-    if not any(scrub.found_in(value) for value in headers.values()):
-        return headers
-    return httpx2.Headers([(name, scrub.text(value)) for name, value in headers.multi_items()])
-
-
 def _reason(exc: Exception | None, scrub: Scrub | None) -> str:
-    """A short reason: the exception type and its first line, the key scrubbed."""
+    """A short reason: the exception type and its first line, the key scrubbed, sanitized.
+
+    A protocol error may quote what the other end sent (a malformed header, a status line).
+    """
     if exc is None:
         return "closed"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    reason = for_agent(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     return scrub.text(reason) if scrub else reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -30,6 +31,7 @@ MIN_ATTEMPT_SECONDS = 1.0
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
+_DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +61,19 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date.
+    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date; anything else is None.
 
     Capped at an hour (Twill's longest window): an absurd value, even one that overflows
-    to infinity, must not hold every call back for years.
+    to infinity, must not hold every call back for years. Only ASCII is read: `str.isdigit`,
+    `float` and the date parser's `int` all take other scripts' digits, and some (`²`) they
+    disagree on.
     """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if not value.isascii():
+        return None
+    if _DELTA_SECONDS.fullmatch(value):
         seconds = float(value)
     else:
         try:

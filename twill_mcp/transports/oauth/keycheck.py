@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ToolCallError
-from twill_mcp.tools.responses import read_failure
-from twill_mcp.upstream.http import Answer, Progress, RawResponse, TwillHttp
+from twill_mcp.upstream.answer import Answer
+from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect
 from twill_mcp.upstream.request import PreparedRequest
 
@@ -45,16 +45,13 @@ class _Reader:
     accept = "application/json"
     streams = False
 
-    async def success(self, answer: Answer, arguments: Mapping[str, Any], progress: Progress | None) -> dict[str, Any]:
+    async def success(self, answer: Answer) -> dict[str, Any]:
         raw = await answer.read()
         try:
             body = json.loads(raw.body)
         except ValueError:
             return {}
         return body if isinstance(body, dict) else {}
-
-    def failure(self, raw: RawResponse) -> ToolCallError:
-        return read_failure(raw, EFFECT)
 
 
 class KeyChecker:
@@ -63,7 +60,9 @@ class KeyChecker:
 
     async def __call__(self, key: str) -> KeyCheck:
         try:
-            identity = await self._http.exchange(WHO_AM_I, Credentials(SecretStr(key)), EFFECT, _Reader())
+            identity: dict[str, Any] = await self._http.exchange(
+                WHO_AM_I, Credentials(SecretStr(key)), EFFECT, _Reader()
+            )
         except ToolCallError as exc:
             refused = exc.status in (401, 403)
             return KeyCheck(Verdict.REFUSED if refused else Verdict.UNAVAILABLE, {})
