@@ -268,3 +268,42 @@ def test_without_app_initiated_calls_the_controls_are_disabled_with_a_reason(ope
     sync_api.expect(refresh).to_be_disabled()
     sync_api.expect(host.view.locator("#note")).to_contain_text("does not let the view call tools")
     host.is_clean()
+
+
+def test_a_created_task_is_followed_from_create_task_s_result_to_completion(open_host: Any, twill: FakeTwill) -> None:
+    # create_task's result is only {task: {id, slug, url, title}, job: {id, status}}: enough to show and follow it.
+    host = open_host("create_task", {"command": "Write the release notes"})
+    view = host.view
+    sync_api.expect(view.get_by_role("heading", name="Write the release notes")).to_be_visible()
+    sync_api.expect(view.get_by_role("status")).to_contain_text("Running")
+    [task] = [t for t in twill.state.tasks.values() if t.title == "Write the release notes"]
+
+    def finish_soon() -> None:
+        time.sleep(1.0)
+        twill.state.finish_job(task.job_ids[-1], final_answer="Notes written.")
+
+    view.get_by_role("button", name="Wait for it").click()
+    threading.Thread(target=finish_soon, daemon=True).start()
+    sync_api.expect(view.get_by_role("status")).to_contain_text("Completed", timeout=30000)
+    sync_api.expect(view.locator("#answer")).to_have_text("Notes written.")
+    [call] = host.log("tools/call")
+    assert (call["params"]["name"], call["params"]["arguments"]) == ("wait_for_task", {"taskIdOrSlug": task.slug})
+    host.is_clean()
+
+
+@pytest.mark.parametrize(
+    ("slug", "words", "shown"),
+    [
+        ("demo-3", "Waiting for input (latest job COMPLETED)", "#plan"),
+        ("demo-4", "Cancelled (latest job CANCELLED)", None),
+    ],
+)
+def test_a_plan_waiting_for_a_reply_and_a_cancelled_task_say_so(
+    open_host: Any, slug: str, words: str, shown: str | None
+) -> None:
+    host = open_host("get_task", {"taskIdOrSlug": slug})
+    sync_api.expect(host.view.get_by_role("status")).to_contain_text(words)
+    if shown is not None:
+        sync_api.expect(host.view.locator(shown)).to_contain_text("Move theme colours to CSS variables")
+    host.screenshot(slug)
+    host.is_clean()
