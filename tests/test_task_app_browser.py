@@ -261,6 +261,31 @@ def test_the_host_s_dark_theme_changes_the_rendering(open_host: Any) -> None:
     host.is_clean()
 
 
+def test_the_host_s_css_variables_are_followed(open_host: Any) -> None:
+    host = open_host("get_task", {"taskIdOrSlug": "demo-2"})
+    sync_api.expect(host.view.get_by_role("heading", name="Fix the flaky login test")).to_be_visible()
+    host.page.evaluate(
+        "() => window.host.setVariables({'--color-background-primary': 'rgb(1, 2, 3)', '--font-sans': 'monospace'})"
+    )
+    body = host.view.locator("body")
+    sync_api.expect(body).to_have_css("background-color", "rgb(1, 2, 3)")
+    sync_api.expect(body).to_have_css("font-family", "monospace")
+    host.is_clean()
+
+
+def test_the_controls_work_from_the_keyboard(open_host: Any, twill: FakeTwill) -> None:
+    host = open_host("get_task", {"taskIdOrSlug": "demo-1"})
+    view = host.view
+    sync_api.expect(view.get_by_role("button", name="Refresh")).to_be_enabled()
+    twill.state.finish_job(twill.task("demo-1").job_ids[-1], final_answer="Added the toggle.")
+    view.get_by_role("heading").click()  # focus into the frame, as a user's first Tab would
+    host.page.keyboard.press("Tab")
+    sync_api.expect(view.get_by_role("button", name="Refresh")).to_be_focused()
+    host.page.keyboard.press("Enter")
+    sync_api.expect(view.get_by_role("status")).to_contain_text("Completed")
+    host.is_clean()
+
+
 def test_without_app_initiated_calls_the_controls_are_disabled_with_a_reason(open_host: Any) -> None:
     host = open_host("get_task", {"taskIdOrSlug": "demo-1"}, server_tools=False)
     refresh = host.view.get_by_role("button", name="Refresh")

@@ -80,4 +80,8 @@ async function setTheme(theme: "light" | "dark"): Promise<void> {
   await bridge!.sendHostContextChange({ theme });
 }
 
-Object.assign(window, { host: { start, setTheme, log, isInitialized: () => initialized } });
+async function setVariables(variables: Record<string, string>): Promise<void> {
+  await bridge!.sendHostContextChange({ styles: { variables } } as never);
+}
+
+Object.assign(window, { host: { start, setTheme, setVariables, log, isInitialized: () => initialized } });
