@@ -1,8 +1,8 @@
 """Build the task view (twill_mcp/data/task-app.html), the MCP App get_task and wait_for_task point hosts at.
 
-app/src/main.ts and the ext-apps `App` class it imports are bundled by esbuild into one script;
+app/src/main.ts and the ext-apps `App` class it imports are bundled by esbuild (app/build.mjs) into one script;
 it and app/src/style.css are inlined into app/src/index.html, so the shipped document fetches
-nothing. The document records the SHA-256 of its sources (app/src, app/package.json,
+nothing. The document records the SHA-256 of its sources (app/src, app/build.mjs, app/package.json,
 app/package-lock.json and this script): tests/test_task_app.py fails when they change and the
 document is not rebuilt, without needing Node.
 
@@ -30,6 +30,7 @@ def sources() -> list[Path]:
     """What the document is built from, in a fixed order."""
     return [
         *sorted(path for path in (APP / "src").rglob("*") if path.is_file()),
+        APP / "build.mjs",
         APP / "package.json",
         APP / "package-lock.json",
         Path(__file__).resolve(),
@@ -52,11 +53,7 @@ def recorded_digest(document: str) -> str | None:
 def bundle() -> str:
     if not ESBUILD.exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=APP, check=True, capture_output=True, timeout=300)
-    done = subprocess.run(
-        [str(ESBUILD), "src/main.ts", "--bundle", "--minify", "--format=iife", "--target=es2020",
-         "--platform=browser", "--legal-comments=none", "--charset=utf8"],
-        cwd=APP, check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = subprocess.run(["node", "build.mjs"], cwd=APP, check=True, capture_output=True, text=True, timeout=120)
     return done.stdout
 
 
