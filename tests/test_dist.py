@@ -70,14 +70,16 @@ def test_the_wheel_contents_pass_check_wheel_contents(dist: dict[str, Path]) -> 
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_artifacts_carry_the_bundled_spec_and_the_emulator_notes(dist: dict[str, Path]) -> None:
+def test_the_artifacts_carry_the_bundled_spec_the_task_view_and_the_emulator_notes(dist: dict[str, Path]) -> None:
     with zipfile.ZipFile(dist["wheel"]) as wheel:
         names = set(wheel.namelist())
     assert "twill_mcp/data/twill-openapi.json" in names
+    assert "twill_mcp/data/task-app.html" in names
     assert "twill_mcp/emulator/GUESSES.md" in names
     assert not any(name.startswith("tests/") for name in names)
     with tarfile.open(dist["sdist"]) as sdist:
         assert any(name.endswith("/twill_mcp/data/twill-openapi.json") for name in sdist.getnames())
+        assert any(name.endswith("/twill_mcp/data/task-app.html") for name in sdist.getnames())
 
 
 def test_the_installed_script_runs_the_installed_package(venv: Path, tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ async def test_reading_the_task_list_returns_its_first_page(fake_twill: FakeTwil
     async with in_memory() as client:
         listed = [r.uri for r in (await client.list_resources()).resources]
         result = await client.read_resource("twill://tasks")
-    assert listed == ["twill://tasks"]
+    assert listed == ["twill://tasks", "ui://twill/task.html"]
     assert [t["slug"] for t in json.loads(result.contents[0].text)["tasks"]] == ["docs"]
 
 

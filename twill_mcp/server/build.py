@@ -41,6 +41,10 @@ INSTRUCTIONS = (
 )
 
 
+# ext-apps' own registerAppTool writes both: `ui.resourceUri`, and the flat key hosts from before it read.
+LEGACY_UI_META_KEY = "ui/resourceUri"
+
+
 def mcp_tool(tool: Tool) -> types.Tool:
     hints = tool.annotations
     return types.Tool(
@@ -56,6 +60,8 @@ def mcp_tool(tool: Tool) -> types.Tool:
             idempotent_hint=hints.idempotent,
             open_world_hint=hints.open_world,
         ),
+        # Only `_meta`: hosts without Apps ignore it, so their listing and every result stay as they were.
+        _meta=None if tool.ui is None else {"ui": {"resourceUri": tool.ui}, LEGACY_UI_META_KEY: tool.ui},
     )
 
 

@@ -24,7 +24,9 @@ from mcp.shared.exceptions import MCPError
 
 from twill_mcp.core.credentials import Credentials, CredentialsFor
 from twill_mcp.core.errors import ToolCallError
+from twill_mcp.server.task_app import TASK_APP, read_task_app
 from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.spec.overlay import TASK_APP_URI
 from twill_mcp.tools.call import OperationCall
 from twill_mcp.tools.responses import JSON
 from twill_mcp.upstream.http import TwillHttp
@@ -55,7 +57,8 @@ RESOURCES = [
         title="Recent Twill tasks",
         description="The first page of the workspace's tasks, newest first, with each latest job's status.",
         mime_type=JSON,
-    )
+    ),
+    TASK_APP,
 ]
 TEMPLATES = [
     types.ResourceTemplate(
@@ -128,6 +131,8 @@ class TaskResources:
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        if uri == TASK_APP_URI:
+            return read_task_app()  # part of the package: no key, no call to Twill
         if uri == TASKS_URI:
             tool, arguments, what = "list_tasks", {}, "the task list"
         elif (task_id := task_id_of(uri)) is not None:
@@ -135,7 +140,7 @@ class TaskResources:
         else:
             raise MCPError(
                 code=RESOURCE_NOT_FOUND,
-                message=f"Unknown resource {uri!r}: twill-mcp serves {TASKS_URI} and {TASK_TEMPLATE}.",
+                message=f"Unknown resource {uri!r}: twill-mcp serves {TASKS_URI}, {TASK_TEMPLATE} and {TASK_APP_URI}.",
             )
         try:
             body = await self._upstream.read(self._credentials(ctx), tool, arguments)

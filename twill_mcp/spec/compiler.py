@@ -87,6 +87,8 @@ class ListedTool:
     wraps_result: bool = False
     hidden: bool = False
     """Deprecated operations: compiled, but listed only when asked for by name."""
+    ui: str | None = None
+    """The `ui://` resource (an MCP App) hosts that render Apps show this tool's results in."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +189,7 @@ def compile_operation(spec: Spec, path: str, method: str, overlay: Mapping[str, 
         response_kind=_response_kind(spec, op),
         toolset=edits.get("toolset") or tool_name((op.get("tags") or ["default"])[0]),
         hidden=bool(op.get("deprecated")),
+        ui=edits.get("ui"),
     )
 
 

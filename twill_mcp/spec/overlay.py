@@ -29,11 +29,15 @@ class ToolOverlay(TypedDict, total=False):
     destructive: bool
     idempotent: bool
     open_world: bool
+    ui: str
+    """The `ui://` resource (an MCP App) a host that renders Apps shows this tool's results in."""
 
 
 TASK_ID = "Task id (UUID) or slug."
 JOB_ID = "Job id, from get_task (latestJob.id) or list_task_jobs."
 SCHEDULE_ID = "Scheduled task id, from list_scheduled_tasks."
+# The task view (an MCP App, twill_mcp/data/task-app.html): the tools whose result is one task point hosts at it.
+TASK_APP_URI = "ui://twill/task.html"
 AGENT = "Full provider/model, e.g. claude-code/sonnet, claude-code/opus, codex/gpt-5.5. Omit for the default."
 
 OVERLAY: dict[str, ToolOverlay] = {
@@ -57,6 +61,7 @@ OVERLAY: dict[str, ToolOverlay] = {
         },
         "action": "create the task",
         "toolset": "tasks",
+        "ui": TASK_APP_URI,
     },
     "listTasks": {
         "description": "List the workspace's tasks with their latest job status and PRs. Paginated.",
@@ -67,6 +72,7 @@ OVERLAY: dict[str, ToolOverlay] = {
         "To wait for a run to end, use wait_for_task.",
         "arguments": {"taskIdOrSlug": TASK_ID},
         "toolset": "tasks",
+        "ui": TASK_APP_URI,
     },
     "sendMessage": {
         "description": "Send a follow-up message to a task, which starts a new agent run on it. "

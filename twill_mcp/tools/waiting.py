@@ -99,6 +99,8 @@ def wait_for_task_tool(tools: Mapping[str, CompiledTool], pacing: Pacing | None 
             title="Wait for task", read_only=True, destructive=False, idempotent=True, open_world=True
         ),
         toolset=get_task.toolset,
+        # Its result is get_task's task with how the wait went: the same view shows it.
+        ui=get_task.ui,
         action="wait for the task",
         perform=waiter,
     )
