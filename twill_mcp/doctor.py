@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import anyio
@@ -68,6 +69,8 @@ def diagnose(overrides: Mapping[str, Any], *, sandboxed: bool, environ: Mapping[
     # The checks say what went wrong; log lines would only repeat it. Whatever is logged, the key is not.
     configure_logging("ERROR", secrets=settings.secrets())
     checks.append(_key_check(settings, env, sandboxed))
+    if settings.auth == "oauth":
+        checks += [_oauth_check(settings), _shared_state_check(settings), _pinned_clients_check(settings)]
     checks.append(Check("base URL", settings.base_url + (" (the local sandbox)" if sandboxed else "")))
     checks.append(_proxy_check(settings, env, sandboxed))
     checks.append(Check("TLS trust", trust_source(settings.ssl_cert_file)))
@@ -85,6 +88,8 @@ def _config_problem(problem: str) -> Check:
 
 
 def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:
+    if settings.api_key is None and settings.auth == "oauth":
+        return Check("API key", "not used with --auth oauth: each user's key comes from the consent page")
     if settings.api_key_problem is not None:
         # The server starts on such a key, so that a host shows the reason in a call; doctor is where it fails loudly.
         variable, _, reason = settings.api_key_problem.partition(": ")
@@ -93,6 +98,60 @@ def _key_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> C
         return Check("API key", f"not set — fix: {GET_A_KEY}", problem=True)
     source = "the sandbox's demo key" if sandboxed else read_api_key(env)[1]
     return Check("API key", f"{Credentials(settings.api_key).fingerprint}, from {source}")
+
+
+def _oauth_check(settings: Settings) -> Check:
+    """What `--auth oauth` starts with: the issuer, and the keyring by kid only (a secret is never shown)."""
+    problems = []
+    if settings.public_url is None:
+        problems.append("TWILL_MCP_PUBLIC_URL is not set — fix: set it to the https origin clients reach")
+    if settings.oauth_secrets is None:
+        problems.append("no secret — fix: set TWILL_MCP_OAUTH_SECRET to the output of openssl rand -hex 32")
+    if problems:
+        return Check("OAuth", "; ".join(problems), problem=True)
+    assert settings.oauth_secrets is not None
+    kids = [entry.partition(":")[0] for entry in settings.oauth_secrets.get_secret_value().split(",")]
+    return Check("OAuth", f"issuer {settings.public_url}; sealing with {kids[0]}, opening {', '.join(kids)}")
+
+
+# Vendors change their callbacks every few months; a copy older than this deserves a look.
+PINNED_STALE_DAYS = 120
+
+
+def _pinned_clients_check(settings: Settings) -> Check:
+    """How old the pinned Client ID Metadata Documents are: a vendor's new callback fails until they are updated."""
+    from twill_mcp.transports.oauth.clients import pinned_documents
+
+    if settings.oauth_cimd == "off":
+        return Check("pinned clients", "off (TWILL_MCP_OAUTH_CIMD=off): clients register dynamically")
+    documents = pinned_documents()
+    oldest = min(date.fromisoformat(document["copied"]) for document in documents)
+    age = (date.today() - oldest).days
+    text = (
+        f"{len(documents)} ({', '.join(d['verified_as'] for d in documents)}), the oldest copied {oldest} ({age} days)"
+    )
+    if age > PINNED_STALE_DAYS:
+        fix = "check the vendors' documents for new redirect URIs, or update twill-mcp"
+        return Check("pinned clients", f"{text} — fix: {fix}", problem=True)
+    return Check("pinned clients", text)
+
+
+def _shared_state_check(settings: Settings) -> Check:
+    """Where OAuth's used codes and revoked grants live, and whether that store answers."""
+    if settings.redis_url is None:
+        where = "in this process (one process per replica; a revocation does not reach other replicas)"
+        return Check("shared state", where)
+    from twill_mcp.transports.oauth.store import RedisStore, StoreUnavailable
+
+    shown = mask(settings.redis_url.get_secret_value())
+    try:
+        anyio.run(RedisStore(settings.redis_url.get_secret_value()).ping)
+    except StoreUnavailable as exc:
+        fix = "check TWILL_MCP_REDIS_URL and that Redis is running and reachable"
+        return Check("shared state", f"Redis at {shown} did not answer ({exc}) — fix: {fix}", problem=True)
+    except ImportError:
+        return Check("shared state", "the redis client is missing — fix: pip install 'twill-mcp[redis]'", problem=True)
+    return Check("shared state", f"Redis at {shown} answers")
 
 
 def _proxy_check(settings: Settings, env: Mapping[str, str], sandboxed: bool) -> Check:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -64,6 +65,16 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_HTTP_TOKEN": "http_token",
     "TWILL_MCP_ALLOWED_HOSTS": "allowed_hosts",
     "TWILL_MCP_ALLOWED_ORIGINS": "allowed_origins",
+    "TWILL_MCP_PUBLIC_URL": "public_url",
+    "TWILL_MCP_OAUTH_ACCESS_TTL": "oauth_access_ttl",
+    "TWILL_MCP_OAUTH_REFRESH_TTL": "oauth_refresh_ttl",
+    "TWILL_MCP_OAUTH_GRANT_TTL": "oauth_grant_ttl",
+    "TWILL_MCP_OAUTH_REFRESH_GRACE": "oauth_refresh_grace",
+    "TWILL_MCP_OAUTH_DCR": "oauth_dcr",
+    "TWILL_MCP_OAUTH_CIMD": "oauth_cimd",
+    "TWILL_MCP_OAUTH_REDIRECT_ALLOW": "oauth_redirect_allow",
+    "TWILL_MCP_OAUTH_CONSENT_ATTEMPTS": "oauth_consent_attempts",
+    "TWILL_MCP_REDIS_URL": "redis_url",
     # The network's own conventions, read as settings rather than by trusting the whole environment.
     # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
     "HTTPS_PROXY": "https_proxy",
@@ -77,7 +88,15 @@ ENVIRONMENT: dict[str, str] = {
 
 
 # Settings that hold a secret: passed on only through the environment they came from, scrubbed from logs.
-SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy")
+SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy", "oauth_secrets", "redis_url")
+# Secret URLs: of these only the user:password part is scrubbed, so that logs still say which host.
+SECRET_URL_FIELDS = ("https_proxy", "http_proxy", "redis_url")
+# The OAuth secret's three spellings; `read_oauth_secrets` turns each into the keyring form "kid:hex,...".
+OAUTH_SECRET_VARIABLES = ("TWILL_MCP_OAUTH_SECRETS", "TWILL_MCP_OAUTH_SECRET", "TWILL_MCP_OAUTH_SECRET_FILE")
+# The key id a lone TWILL_MCP_OAUTH_SECRET seals under: rotating means naming it in the keyring, "k2:<new>,k1:<old>".
+SINGLE_SECRET_KID = "k1"
+MIN_SECRET_BYTES = 32
+_KID = re.compile(r"[A-Za-z0-9]{1,16}")
 
 
 class Settings(BaseModel):
@@ -116,7 +135,7 @@ class Settings(BaseModel):
     path: str = Field("/mcp", pattern=r"^/[^\s?#]*$")
     json_response: bool = False
     workers: int = Field(1, ge=1, le=64)
-    auth: Literal["env", "passthrough"] = "env"
+    auth: Literal["env", "passthrough", "oauth"] = "env"
     http_token: SecretStr | None = Field(None, description="Bearer token every inbound request must carry (env auth).")
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
@@ -125,9 +144,35 @@ class Settings(BaseModel):
     http_proxy: SecretStr | None = None
     no_proxy: tuple[str, ...] = ()
     ssl_cert_file: str | None = Field(None, description="CA bundle (PEM) to trust instead of the system store.")
+    # `--auth oauth`: twill-mcp is its own authorization server; see twill_mcp/transports/oauth/.
+    public_url: str | None = Field(
+        None, description="The origin clients reach: the issuer; {public_url}{path} is the resource."
+    )
+    oauth_secrets: SecretStr | None = Field(None, description='The keyring "kid:hex,...": the first seals, all unseal.')
+    # Defaults argued in the README: claude.ai refreshes unreliably, and Twill re-authorises every call anyway.
+    oauth_access_ttl: int = Field(86400, ge=1, le=31_536_000)
+    oauth_refresh_ttl: int = Field(7_776_000, ge=60, le=31_536_000)
+    oauth_grant_ttl: int = Field(15_552_000, ge=60, le=63_072_000)
+    oauth_refresh_grace: int = Field(120, ge=0, le=600)
+    oauth_dcr: Literal["allowlist", "open", "off"] = "allowlist"
+    oauth_cimd: Literal["pinned", "off"] = "pinned"
+    oauth_redirect_allow: tuple[str, ...] = ()
+    redis_url: SecretStr | None = Field(
+        None, description="Where OAuth's shared state lives (redis:// or rediss://), for workers and replicas."
+    )
+    oauth_consent_attempts: int = Field(
+        10, ge=1, le=10_000, description="Keys the consent page checks per client address and minute."
+    )
 
     @field_validator(
-        "toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", "no_proxy", mode="before"
+        "toolsets",
+        "tools",
+        "exclude_tools",
+        "allowed_hosts",
+        "allowed_origins",
+        "no_proxy",
+        "oauth_redirect_allow",
+        mode="before",
     )
     @classmethod
     def _names(cls, value: Any) -> Any:
@@ -173,6 +218,41 @@ class Settings(BaseModel):
             raise ValueError(f"cannot load CA certificates (PEM) from {value!r} ({type(exc).__name__})") from None
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return public_origin(value)
+
+    @field_validator("oauth_secrets", mode="before")
+    @classmethod
+    def _keyring(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return ",".join(f"{kid}:{secret.hex()}" for kid, secret in parse_keyring(value)) if value.strip() else None
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+                raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            return text
+        return value
+
+    @field_validator("oauth_cimd", "oauth_dcr", mode="before")
+    @classmethod
+    def _lower_oauth(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("transport", "auth", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -200,7 +280,10 @@ class Settings(BaseModel):
             if value is None:
                 continue
             text = value.get_secret_value()
-            if not name.endswith("_proxy"):
+            if name == "oauth_secrets":
+                # Each secret alone too: a log line could quote one entry of the keyring.
+                texts += [text, *(entry.partition(":")[2] for entry in text.split(","))]
+            elif name not in SECRET_URL_FIELDS:
                 texts.append(text)
             elif userinfo := urlsplit(text).netloc.rpartition("@")[0]:
                 # Only the credentials: the proxy's host is worth seeing in a log line.
@@ -228,6 +311,10 @@ class Settings(BaseModel):
             else:
                 where = f" ({env['TWILL_API_KEY_FILE'].strip()})" if source == "TWILL_API_KEY_FILE" else ""
                 values["api_key_problem"] = f"{source}:{where} {problem}"
+        try:
+            values["oauth_secrets"] = read_oauth_secrets(env)
+        except ConfigError as exc:
+            problems += exc.problems
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             settings = cls(**values)
@@ -250,6 +337,59 @@ def read_api_key(env: Mapping[str, str]) -> tuple[str, str | None]:
         return Path(key_file).read_text(encoding="utf-8"), "TWILL_API_KEY_FILE"
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"TWILL_API_KEY_FILE: cannot read {key_file!r} ({type(exc).__name__})") from None
+
+
+def read_oauth_secrets(env: Mapping[str, str]) -> str | None:
+    """The OAuth keyring as "kid:secret,..." from whichever one of its variables is set (None: none is)."""
+    given = [name for name in OAUTH_SECRET_VARIABLES if env.get(name, "").strip()]
+    if len(given) > 1:
+        raise ConfigError(f"{given[0]}: set only one of {', '.join(OAUTH_SECRET_VARIABLES)}")
+    if not given:
+        return None
+    name = given[0]
+    if name == "TWILL_MCP_OAUTH_SECRETS":
+        return env[name]
+    if name == "TWILL_MCP_OAUTH_SECRET":
+        return f"{SINGLE_SECRET_KID}:{env[name].strip()}"
+    path = env[name].strip()
+    try:
+        return f"{SINGLE_SECRET_KID}:{Path(path).read_text(encoding='utf-8').strip()}"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read {path!r} ({type(exc).__name__})") from None
+
+
+def parse_keyring(text: str) -> list[tuple[str, bytes]]:
+    """ "k2:<hex>,k1:<hex>" → [(kid, secret)], first the one that seals. Errors never quote a secret."""
+    keyring: list[tuple[str, bytes]] = []
+    for position, entry in enumerate(text.split(","), start=1):
+        kid, colon, hexed = entry.strip().partition(":")
+        if not colon or not _KID.fullmatch(kid):
+            raise ValueError(f"entry {position} must be kid:hex, the kid 1-16 letters or digits")
+        try:
+            secret = bytes.fromhex(hexed.strip())
+        except ValueError:
+            raise ValueError(f"entry {position} ({kid}) is not hex; make one with: openssl rand -hex 32") from None
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"entry {position} ({kid}) is shorter than {MIN_SECRET_BYTES} bytes; use openssl rand -hex 32"
+            )
+        if kid in {k for k, _ in keyring}:
+            raise ValueError(f"the kid {kid} appears twice")
+        keyring.append((kid, secret))
+    return keyring
+
+
+def public_origin(url: str) -> str:
+    """TWILL_MCP_PUBLIC_URL as the issuer: scheme://host[:port], no trailing slash (clients compare it exactly)."""
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be the origin clients reach, such as https://mcp.example.com, got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path:
+        raise ValueError("must be an origin only: no path, query, fragment or credentials")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError("must use https (plain http is allowed only for localhost / 127.0.0.1 / ::1)")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def key_problem(value: str, *, placeholders: bool = True) -> str | None:
@@ -288,6 +428,7 @@ def _describe(exc: ValidationError, sources: Mapping[str, str]) -> list[str]:
         | dict(sources)
         | {
             "api_key": "TWILL_API_KEY",
+            "oauth_secrets": "TWILL_MCP_OAUTH_SECRETS",
             "json_response": "--json-response",
         }
     )

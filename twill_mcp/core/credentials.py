@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,9 @@ class Credentials:
     """A W3C `traceparent` to forward on the Twill request, so one trace spans agent → MCP → Twill."""
     key_problem: str | None = None
     """Why the configured key is not used ('VARIABLE: reason'), when there is one: a call answers it."""
+    on_refused: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
+    """Called when Twill refuses the key (401): for a key from an OAuth grant, the grant ends, so the host is sent
+    through sign-in again instead of the model meeting the same error on every call."""
     _digest: str = field(init=False, repr=False, compare=False)
     scrub: Scrub = field(init=False, repr=False, compare=False)
     """Removes this key from what comes back; made once with the credentials, not per request."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
@@ -38,6 +40,7 @@ from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
+from twill_mcp.transports.oauth.routes import build_oauth
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +71,44 @@ def check_service(settings: Settings) -> None:
 
 
 def check_auth_mode(settings: Settings) -> None:
-    if settings.auth == "passthrough" and settings.http_token is not None:
+    if settings.auth != "env" and settings.http_token is not None:
         raise ConfigError(
-            "TWILL_MCP_HTTP_TOKEN applies to --auth env only: with --auth passthrough the Authorization "
-            "header carries each caller's own Twill key"
+            f"TWILL_MCP_HTTP_TOKEN applies to --auth env only: with --auth {settings.auth} the Authorization "
+            "header carries each caller's own credential"
         )
+    if settings.auth == "oauth":
+        check_oauth(settings)
+
+
+def check_oauth(settings: Settings) -> None:
+    """What `--auth oauth` cannot start without, each with its one-line fix."""
+    if settings.public_url is None:
+        raise ConfigError(
+            "--auth oauth needs TWILL_MCP_PUBLIC_URL: the https origin clients reach, e.g. https://mcp.example.com "
+            "(it is the issuer, and {public URL}" + settings.path + " the resource)"
+        )
+    if settings.oauth_secrets is None:
+        raise ConfigError(
+            "--auth oauth needs a secret to seal tokens with: set TWILL_MCP_OAUTH_SECRET=$(openssl rand -hex 32) "
+            "(or TWILL_MCP_OAUTH_SECRET_FILE, or the keyring TWILL_MCP_OAUTH_SECRETS)"
+        )
+    host = urlsplit(settings.public_url).hostname or ""
+    port = urlsplit(settings.public_url).port
+    if not is_loopback(host) and not any(
+        allowed in (host, f"{host}:*", f"{host}:{port}") for allowed in settings.allowed_hosts
+    ):
+        raise ConfigError(
+            f"TWILL_MCP_PUBLIC_URL's host {host} is not in --allowed-hosts (TWILL_MCP_ALLOWED_HOSTS): add "
+            f"{host},{host}:* so requests for it are not refused as DNS rebinding"
+        )
+    if settings.workers > 1 and settings.redis_url is None:
+        # Used codes, revoked grants and refresh generations must be agreed on (oauth/store.py).
+        raise ConfigError(
+            "--auth oauth with --workers above 1 needs TWILL_MCP_REDIS_URL (e.g. redis://localhost:6379/0, and "
+            "pip install 'twill-mcp[redis]'): workers must share used codes and revoked grants"
+        )
+    if settings.redis_url is not None and importlib.util.find_spec("redis") is None:
+        raise ConfigError("TWILL_MCP_REDIS_URL needs the redis client: pip install 'twill-mcp[redis]'")
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -88,6 +124,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
+    oauth = build_oauth(settings) if settings.auth == "oauth" else None
     server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings))
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
@@ -97,10 +134,11 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         stateless_http=True,
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
         transport_security=transport_security(settings),
-        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
+        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"]), *(oauth.routes if oauth else [])],
     )
     checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
-    service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=frozenset({HEALTH_PATH}))
+    open_paths = frozenset({HEALTH_PATH, *(oauth.open_paths if oauth else ())})
+    service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=open_paths, oauth=oauth)
     return GracefulStop(service, in_flight, shutdown_grace(settings))
 
 

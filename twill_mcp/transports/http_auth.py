@@ -8,6 +8,10 @@ that token is ours and never goes to Twill.
 used for that request's calls only. The server's key is never used on a caller's behalf, so
 a request without a key is refused here, before anything reaches Twill.
 
+`oauth`: the bearer is an access token this server issued (twill_mcp/transports/oauth/), the caller's
+Twill key sealed inside it; anything else, a raw Twill key included, is refused with the challenge that
+starts a client's OAuth flow.
+
 The decision is made once per HTTP request, by `InboundAuth`: the caller's key, when the caller
 brings one, rides in the ASGI scope under `CALLER_KEY`, where `credentials_for` finds it.
 """
@@ -16,17 +20,22 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from mcp.server.context import ServerRequestContext
 from pydantic import SecretStr
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp.core.config import MIN_KEY_LENGTH, Settings, is_token
 from twill_mcp.core.credentials import Credentials, CredentialsFor, server_key, traceparent_of
+from twill_mcp.transports.oauth.store import StoreUnavailable
 
 CALLER_KEY = "twill_mcp.caller_key"
+# With `--auth oauth`: what ends the caller's grant, for when Twill refuses its key.
+CALLER_GRANT_END = "twill_mcp.caller_grant_end"
 
 
 def bearer(headers: Headers) -> str | None:
@@ -45,9 +54,12 @@ class InboundAuth:
     Runs before the MCP app, so a refused request never reaches a handler, let alone Twill.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings, *, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, *, open_paths: frozenset[str], oauth: OAuthBearer | None = None
+    ) -> None:
         self._app = app
         self._passthrough = settings.auth == "passthrough"
+        self._oauth = oauth
         token = settings.http_token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._open_paths = open_paths
@@ -57,6 +69,23 @@ class InboundAuth:
             await self._app(scope, receive, send)
             return
         presented = bearer(Headers(scope=scope))
+        if self._oauth is not None:
+            try:
+                grant = await self._oauth.grant_of(presented) if presented else None
+            except StoreUnavailable:
+                # Not a 401: that would send the host through sign-in again for a store's hiccup.
+                await JSONResponse(
+                    {"error": "twill-mcp cannot check tokens right now; send this request again"},
+                    status_code=503,
+                    headers={"Retry-After": "1"},
+                )(scope, receive, send)
+                return
+            if grant is None:
+                await _send_401(self._oauth.challenge(presented is not None), _OAUTH_REFUSAL, send)
+                return
+            scope[CALLER_KEY], scope[CALLER_GRANT_END] = grant
+            await self._app(scope, receive, send)
+            return
         problem = self._problem(presented)
         if problem is not None:
             await _unauthorized(problem, send)
@@ -76,7 +105,24 @@ class InboundAuth:
         return None
 
 
+class OAuthBearer(Protocol):
+    """What `InboundAuth` asks of the OAuth mode: the key sealed in a token, and the challenge to send instead."""
+
+    async def grant_of(self, token: str) -> tuple[SecretStr, Callable[[], Awaitable[None]]] | None:
+        """The key sealed in the token, and what ends its grant; None for anything but a valid access token."""
+        ...
+
+    def challenge(self, token_sent: bool) -> str: ...
+
+
+_OAUTH_REFUSAL = "Sign in: this server's OAuth metadata is named in WWW-Authenticate"
+
+
 async def _unauthorized(description: str, send: Send) -> None:
+    await _send_401('Bearer realm="twill-mcp", error="invalid_token"', description, send)
+
+
+async def _send_401(challenge: str, description: str, send: Send) -> None:
     body = json.dumps({"error": "invalid_token", "error_description": description}).encode()
     await send(
         {
@@ -85,7 +131,7 @@ async def _unauthorized(description: str, send: Send) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="twill-mcp", error="invalid_token"'),
+                (b"www-authenticate", challenge.encode()),
             ],
         }
     )
@@ -94,13 +140,13 @@ async def _unauthorized(description: str, send: Send) -> None:
 
 def credentials_for(settings: Settings) -> CredentialsFor:
     """How a request's Twill credentials are found under the configured auth mode."""
-    if settings.auth == "passthrough":
+    if settings.auth in ("passthrough", "oauth"):
 
         def from_request(ctx: ServerRequestContext[Any]) -> Credentials:
             # InboundAuth let the request in only with a key, so a missing one here means no HTTP
             # request at all: then there is no caller's key, and the server's is not a substitute.
-            key = ctx.request.scope.get(CALLER_KEY) if ctx.request is not None else None
-            return Credentials(key, traceparent_of(ctx))
+            scope = ctx.request.scope if ctx.request is not None else {}
+            return Credentials(scope.get(CALLER_KEY), traceparent_of(ctx), on_refused=scope.get(CALLER_GRANT_END))
 
         return from_request
 

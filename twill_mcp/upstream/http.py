@@ -29,8 +29,10 @@ from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
 from twill_mcp.upstream.decode import Incoming
 from twill_mcp.upstream.failures import read_failure
 from twill_mcp.upstream.outcomes import (
+    GRANT_ENDED_HINT,
     MIN_ATTEMPT_SECONDS,
     RATE_LIMITED,
+    UNAUTHORIZED,
     Effect,
     backoff,
     lost,
@@ -193,7 +195,11 @@ class TwillHttp:
                         )
                         if 200 <= status < 300:
                             return await reader.success(answer)
-                        raise read_failure(await answer.read(), effect)
+                        failure = read_failure(await answer.read(), effect)
+                        if status == UNAUTHORIZED and credentials.on_refused is not None:
+                            await credentials.on_refused()
+                            failure.hint = GRANT_ENDED_HINT
+                        raise failure
             except _Retry as retry:
                 wait, why = retry.wait, retry.why
             except TimeoutError:

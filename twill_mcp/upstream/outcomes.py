@@ -20,6 +20,7 @@ from twill_mcp.core.config import TWILL_RATE_LIMIT
 from twill_mcp.core.errors import OutcomeUnknown, ToolCallError, UpstreamTimeout, UpstreamUnreachable
 
 RATE_LIMITED = 429
+UNAUTHORIZED = 401
 # Answers that prove nothing was done: any operation may be sent again.
 NOTHING_DONE = frozenset({RATE_LIMITED})
 # Answers after which Twill may have acted half-way: only a repeat-safe operation is sent again.
@@ -84,9 +85,17 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(MAX_RETRY_AFTER_SECONDS, max(0.0, round(seconds, 1)))
 
 
+# A 401 for a key that came from an OAuth grant (`--auth oauth`): the host must sign in again, and claude.ai
+# often does not offer that by itself, so the model is told to ask.
+GRANT_ENDED_HINT = (
+    "Twill no longer accepts the API key this connection was set up with (revoked or expired). Ask the user to "
+    "reconnect the Twill connector (or sign in again) with a current key. Retrying will not help."
+)
+
+
 def status_hint(status: int, effect: Effect, retry_after: float | None) -> str:
     """What an agent should do after an error answer with this status."""
-    if status == 401:
+    if status == UNAUTHORIZED:
         return (
             "The API key was rejected. Ask the user to check TWILL_API_KEY (a key of a cloud workspace, "
             "from Twill workspace settings → API Keys). Retrying will not help."
