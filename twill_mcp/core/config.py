@@ -155,7 +155,7 @@ class Settings(BaseModel):
     oauth_grant_ttl: int = Field(15_552_000, ge=60, le=63_072_000)
     oauth_refresh_grace: int = Field(120, ge=0, le=600)
     oauth_dcr: Literal["allowlist", "open", "off"] = "allowlist"
-    oauth_cimd: Literal["pinned", "off"] = "pinned"
+    oauth_cimd: Literal["pinned", "fetch", "off"] = "pinned"
     oauth_redirect_allow: tuple[str, ...] = ()
     redis_url: SecretStr | None = Field(
         None, description="Where OAuth's shared state lives (redis:// or rediss://), for workers and replicas."

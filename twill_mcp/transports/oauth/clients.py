@@ -1,7 +1,8 @@
 """Who the clients are: pinned Client ID Metadata Documents, and stateless dynamic registrations.
 
-A URL-shaped client id is looked up in the pinned documents (`data/oauth-clients.json`); fetching
-other documents is not done (`TWILL_MCP_OAUTH_CIMD` is `pinned` or `off`). A registered client's id
+A URL-shaped client id is looked up in the pinned documents (`data/oauth-clients.json`), and, with
+`TWILL_MCP_OAUTH_CIMD=fetch`, any other is fetched from its URL under the rules of `documents.py`
+and shown on the consent page as unverified. A registered client's id
 is its registration, sealed: nothing is stored, so a client that registers on every connection
 (claude.ai does) costs nothing, and any replica with the secret knows every client. Its secret, when
 it asked for one, is a MAC of its id, so it is never stored either.
@@ -18,6 +19,7 @@ from typing import Any
 from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthClientInformationFull
 from pydantic import AnyUrl, Field
 
+from twill_mcp.transports.oauth.documents import DocumentFetcher, is_document_url
 from twill_mcp.transports.oauth.redirects import allowed_for_registration, matches
 from twill_mcp.transports.oauth.sealing import Keyring, Purpose
 
@@ -79,8 +81,17 @@ class RegistrationRefused(Exception):
 
 
 class Clients:
-    def __init__(self, keyring: Keyring, *, cimd: str, dcr: str, extra_redirects: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        cimd: str,
+        dcr: str,
+        extra_redirects: tuple[str, ...],
+        fetcher: DocumentFetcher | None = None,
+    ) -> None:
         self._keyring = keyring
+        self._fetcher = (fetcher or DocumentFetcher()) if cimd == "fetch" else None
         data = _clients_file()
         self._pinned = {entry["client_id"]: entry for entry in data["clients"]} if cimd != "off" else {}
         self._allowlist = (*data["dcr_allowlist"]["redirect_uris"], *extra_redirects)
@@ -90,11 +101,29 @@ class Clients:
     def registration_enabled(self) -> bool:
         return self._dcr != "off"
 
+    async def resolve(self, client_id: str) -> ResolvedClient | None:
+        """The client a request names: pinned, registered, or (when enabled) described by its fetched document."""
+        client = self.get(client_id)
+        if client is None and self._fetcher is not None and is_document_url(client_id):
+            await self._fetcher.document(client_id)
+            client = self.get(client_id)
+        return client
+
     def get(self, client_id: str) -> ResolvedClient | None:
         if client_id in self._pinned:
             return self._pinned_client(self._pinned[client_id])
         if client_id.startswith(Purpose.CLIENT.value + "_") and self.registration_enabled:
             return self._registered(client_id)
+        document = self._fetcher.kept(client_id) if self._fetcher is not None else None
+        if document is not None:
+            return ResolvedClient(
+                client_id=client_id,
+                patterns=list(document["redirect_uris"]),
+                token_endpoint_auth_method="none",
+                grant_types=GRANT_TYPES,
+                client_name=document["client_name"],
+                scope=" ".join(SCOPES),
+            )
         return None
 
     def register(self, metadata: dict[str, Any]) -> ResolvedClient:

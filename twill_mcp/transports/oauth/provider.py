@@ -99,7 +99,7 @@ class Provider:
     # -- clients ----------------------------------------------------------------------------------
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        return self.clients.get(client_id)
+        return await self.clients.resolve(client_id)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         # Registration has its own handler (routes.register): a sealed id needs no storing.
