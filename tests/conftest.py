@@ -103,6 +103,20 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
     fake.stop()
 
 
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server of the test's own, on a loopback port (`.ci/run` installs Debian's); skipped if absent."""
+    # Imported here: tests/real_redis.py builds on tests/http_process.py, which imports this module.
+    from tests.real_redis import RedisServer, find_redis_server
+
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server is not installed (`.ci/run` installs Debian's redis-server)")
+    server = RedisServer(binary, tmp_path).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=list(PROTOCOL_MODES.values()), ids=list(PROTOCOL_MODES))
 def protocol_mode(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -158,3 +158,32 @@ def test_a_used_up_rate_limit_says_how_long_to_wait(
     [problem] = problems(lines)
     assert "rate limit" in problem
     assert "wait 120 s" in problem.split("fix:")[1]
+
+
+REDIS_PASSWORD = "redis-pw-" + "0123456789abcdef"
+
+
+def test_a_redis_that_does_not_answer_is_named_masked_with_the_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    monkeypatch.setenv("TWILL_MCP_REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{closed_port()}/0")
+    code, lines = doctor(capsys)
+    assert code == 1
+    [line] = problems(lines)
+    assert line.startswith("FAIL rate budget:")
+    assert "does not answer" in line
+    assert "own budget" in line
+    assert "redis://***@127.0.0.1:" in line
+    assert REDIS_PASSWORD not in "\n".join(lines)
+
+
+def test_without_redis_the_rate_budget_is_said_to_be_per_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    code, lines = doctor(capsys)
+    assert code == 0
+    assert any(line.startswith("ok   rate budget:") and "per process" in line for line in lines), lines

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from twill_mcp.core import store
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_ca_file, proxy_url
 
@@ -43,6 +44,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENT: dict[str, str] = {
     "TWILL_BASE_URL": "base_url",
     "TWILL_MCP_LOG_LEVEL": "log_level",
+    "TWILL_MCP_LOG_FORMAT": "log_format",
     "TWILL_MCP_CONNECT_TIMEOUT": "connect_timeout",
     "TWILL_MCP_READ_TIMEOUT": "read_timeout",
     "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
@@ -64,6 +66,9 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_HTTP_TOKEN": "http_token",
     "TWILL_MCP_ALLOWED_HOSTS": "allowed_hosts",
     "TWILL_MCP_ALLOWED_ORIGINS": "allowed_origins",
+    # Operating a fleet: the store replicas share, and where Prometheus scrapes.
+    "TWILL_MCP_REDIS_URL": "redis_url",
+    "TWILL_MCP_METRICS_PORT": "metrics_port",
     # The network's own conventions, read as settings rather than by trusting the whole environment.
     # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
     "HTTPS_PROXY": "https_proxy",
@@ -77,7 +82,9 @@ ENVIRONMENT: dict[str, str] = {
 
 
 # Settings that hold a secret: passed on only through the environment they came from, scrubbed from logs.
-SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy")
+SECRET_FIELDS = ("api_key", "http_token", "https_proxy", "http_proxy", "redis_url")
+# Of these, URLs: only their user:password is secret, their host is worth seeing in a log line.
+SECRET_URLS = ("https_proxy", "http_proxy", "redis_url")
 
 
 class Settings(BaseModel):
@@ -91,6 +98,7 @@ class Settings(BaseModel):
     )
     base_url: str = Field(DEFAULT_BASE_URL, description="After validation: the API root, ending in /api/v1.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per stderr line.")
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
@@ -125,6 +133,9 @@ class Settings(BaseModel):
     http_proxy: SecretStr | None = None
     no_proxy: tuple[str, ...] = ()
     ssl_cert_file: str | None = Field(None, description="CA bundle (PEM) to trust instead of the system store.")
+    # A secret: its URL may hold a password.
+    redis_url: SecretStr | None = Field(None, description="Redis every replica shares the per-key rate budgets in.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus /metrics on this port.")
 
     @field_validator(
         "toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", "no_proxy", mode="before"
@@ -173,7 +184,22 @@ class Settings(BaseModel):
             raise ValueError(f"cannot load CA certificates (PEM) from {value!r} ({type(exc).__name__})") from None
         return value
 
-    @field_validator("transport", "auth", mode="before")
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = value.strip()
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            # Never echo the value: it may hold a password.
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://redis.internal:6379/0")
+        if not store.available():
+            raise ValueError(f"needs the redis package, which is not installed: {store.INSTALL_HINT}")
+        return value
+
+    @field_validator("transport", "auth", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -200,11 +226,14 @@ class Settings(BaseModel):
             if value is None:
                 continue
             text = value.get_secret_value()
-            if not name.endswith("_proxy"):
+            if name not in SECRET_URLS:
                 texts.append(text)
             elif userinfo := urlsplit(text).netloc.rpartition("@")[0]:
-                # Only the credentials: the proxy's host is worth seeing in a log line.
+                # Only the credentials: the host is worth seeing in a log line. The password alone too: a
+                # Redis URL's user part is often empty (redis://:password@host), and AUTH sends it bare.
                 texts += [userinfo, base64.b64encode(unquote(userinfo).encode()).decode()]
+                password = userinfo.partition(":")[2]
+                texts += [password, unquote(password)] if len(password) >= MIN_KEY_LENGTH else []
         return texts
 
     @classmethod

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -38,6 +38,8 @@ from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
+from twill_mcp.upstream.budget import Budgets
+from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
-    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings))
+    http = TwillHttp(settings)
+    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings), http=http)
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
     app = server.streamable_http_app(
@@ -97,7 +100,7 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         stateless_http=True,
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
         transport_security=transport_security(settings),
-        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])],
+        custom_starlette_routes=[Route(HEALTH_PATH, _healthz(http.budgets), methods=["GET"])],
     )
     checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
     service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=frozenset({HEALTH_PATH}))
@@ -110,9 +113,13 @@ def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) 
     return app
 
 
-async def _healthz(request: Request) -> Response:
-    # Liveness of this process only: a health check must not spend the Twill rate limit.
-    return JSONResponse({"status": "ok"})
+def _healthz(budgets: Budgets) -> Callable[[Request], Awaitable[Response]]:
+    async def healthz(request: Request) -> Response:
+        # Liveness of this process only: a health check must not spend the Twill rate limit. Still "ok" when the
+        # budgets fell back to this process's own (Redis down): calls are answered, and that is what it reports.
+        return JSONResponse({"status": "ok", "rateBudget": await budgets.kept()})
+
+    return healthz
 
 
 def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, where: str) -> None:

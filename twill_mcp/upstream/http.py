@@ -25,7 +25,7 @@ from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, 
 from twill_mcp.core.network import mask
 from twill_mcp.core.sanitize import for_agent
 from twill_mcp.upstream.answer import Answer, Reader
-from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
+from twill_mcp.upstream.budget import Budgets, Sleep, budgets_for
 from twill_mcp.upstream.decode import Incoming
 from twill_mcp.upstream.failures import read_failure
 from twill_mcp.upstream.outcomes import (
@@ -66,7 +66,9 @@ class TwillHttp:
         self._transport = transport
         self._opened: httpx2.AsyncClient | None = None
         self._closed = False
-        self._budgets = RateBudgets(settings.rate_limit) if budgets is None else budgets
+        # Budgets it was given belong to whoever gave them; the ones it made, it closes.
+        self._owns_budgets = budgets is None
+        self.budgets = budgets_for(settings) if budgets is None else budgets
         self._sleep = sleep
         self._rng = rng
 
@@ -128,6 +130,8 @@ class TwillHttp:
         self._closed = True
         if self._opened is not None:
             await self._opened.aclose()
+        if self._owns_budgets:
+            await self.budgets.aclose()
 
     async def exchange(
         self,
@@ -161,7 +165,7 @@ class TwillHttp:
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
         if credentials.traceparent:
             headers["traceparent"] = credentials.traceparent
-        budgets, key_id = self._budgets, credentials.key_id
+        budgets, key_id = self.budgets, credentials.key_id
         deadline = anyio.current_time() + self._settings.call_timeout
         attempt = 0
         while True:
