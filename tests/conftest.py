@@ -153,7 +153,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
         stderr_logs.append(log)
         settings = Settings.load(server_env(fake_twill, **env))
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings.log_level, key):
+        with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings, key):
             async with serving(settings, exposed_tools(settings)) as client:
                 yield client
 
@@ -183,10 +183,10 @@ async def serving(
 
 
 @contextmanager
-def _logging_to(stream: TextIO, level: str, key: str) -> Iterator[None]:
+def _logging_to(stream: TextIO, settings: Settings, key: str) -> Iterator[None]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    configure_logging(level, secrets=[key], stream=stream)
+    configure_logging(settings.log_level, secrets=[key], stream=stream, log_format=settings.log_format)
     try:
         yield
     finally:

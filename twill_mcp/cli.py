@@ -334,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
+        configure_logging(
+            settings.log_level if args.command == "serve" else "WARNING",
+            secrets=settings.secrets(),
+            log_format=settings.log_format,
+        )
         passthrough = args.command == "serve" and settings.transport == "http" and settings.auth == "passthrough"
         if settings.api_key_problem and not passthrough:
             variable, _, reason = settings.api_key_problem.partition(": ")

@@ -154,12 +154,23 @@ class ToolCall:
     def _log(self, level: int, outcome: str, started: float, credentials: Credentials, era: str | None) -> None:
         """The one line every call leaves, however it ended. Argument values stay out: they can carry task content."""
         if logger.isEnabledFor(level):  # when off, not even the line's parts are worked out
+            duration = (time.monotonic() - started) * 1000
+            # The same facts as fields, for JSON logs (the text format shows only the message).
+            fields = {
+                "tool": self.tool.name,
+                "outcome": outcome,
+                "duration_ms": round(duration, 1),
+                "key": credentials.fingerprint,
+                "protocol": era,
+                "trace_id": credentials.trace_id,
+            }
             logger.log(
                 level,
                 "%s -> %s in %.0f ms (%s%s)",
                 self.tool.name,
                 outcome,
-                (time.monotonic() - started) * 1000,
+                duration,
                 credentials.fingerprint,
                 f", protocol {era}" if era else "",
+                extra=fields,
             )

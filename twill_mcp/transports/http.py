@@ -275,6 +275,6 @@ def worker_app() -> ASGIApp:
     if "api_key" in values:
         values["api_key"] = SecretStr(values["api_key"])
     settings = Settings.load(**values)
-    configure_logging(settings.log_level, secrets=settings.secrets())
+    configure_logging(settings.log_level, secrets=settings.secrets(), log_format=settings.log_format)
     _quiet_sdk(settings.log_level)
     return _process_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])
