@@ -27,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp import __version__
+from twill_mcp.core import metrics
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_port_free
@@ -127,6 +128,8 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     check_auth_mode(settings)
     check_service(settings)
     check_port_free(settings.host, settings.port)
+    if settings.metrics_port is not None:
+        check_port_free(settings.host, settings.metrics_port)
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
@@ -135,9 +138,13 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
     ready += f"; auth: {settings.auth}"
     if not several:
+        if settings.metrics_port is not None:
+            metrics.start(settings.metrics_port, settings.host)
         _Server(config, settings, ready).run()
         return
     os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
+    # Before the workers start: they inherit where to write their samples.
+    samples = None if settings.metrics_port is None else metrics.start_for_workers(settings.metrics_port, settings.host)
     sock = config.bind_socket()
     # Workers get the socket rebuilt from its descriptor, which asyncio no longer recognises as TCP, so
     # it leaves Nagle on: a reply written as headers then body waited ~40 ms for the client's delayed ACK.
@@ -146,7 +153,10 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     # Listening now, not when the first worker is up, so that connections queue until one is.
     sock.listen(config.backlog)
     logger.info(ready + " (%d workers)", _url(settings, sock.getsockname()[1]), settings.workers)
-    uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+    try:
+        uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+    finally:
+        metrics.stop_for_workers(samples)
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
@@ -277,4 +287,6 @@ def worker_app() -> ASGIApp:
     settings = Settings.load(**values)
     configure_logging(settings.log_level, secrets=settings.secrets(), log_format=settings.log_format)
     _quiet_sdk(settings.log_level)
+    if settings.metrics_port is not None:
+        metrics.record_in_worker()
     return _process_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])

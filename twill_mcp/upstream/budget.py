@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 
+from twill_mcp.core import metrics
 from twill_mcp.core.errors import RateLimited
 from twill_mcp.upstream.outcomes import MIN_ATTEMPT_SECONDS
 
@@ -62,11 +63,18 @@ def budgets_for(settings: Settings) -> Budgets:
 
 def refusal(wait: float) -> RateLimited:
     """What a call is told when the wait for its key's budget would not fit in its deadline."""
+    metrics.recorder.budget_refused()
     return RateLimited(
         "The rate limit for this key is used up; nothing was sent.",
         retry_after=float(math.ceil(wait)),
         hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
     )
+
+
+async def held_back(seconds: float) -> None:
+    """A request waits for its key's budget: the one place such waits happen, so each is counted."""
+    metrics.recorder.budget_waited(seconds)
+    await anyio.sleep(seconds)
 
 
 class RateBudget:
@@ -102,7 +110,7 @@ class RateBudget:
                 return
             if now + wait + MIN_ATTEMPT_SECONDS > deadline:
                 raise refusal(wait)
-            await anyio.sleep(wait)
+            await held_back(wait)
 
 
 class RateBudgets:

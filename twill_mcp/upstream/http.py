@@ -19,6 +19,7 @@ import anyio
 import httpx2
 
 from twill_mcp import __version__
+from twill_mcp.core import metrics
 from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
@@ -183,15 +184,15 @@ class TwillHttp:
                         extensions={"trace": trace},
                     ) as response:
                         status = response.status_code
+                        metrics.recorder.upstream_answered(str(status))
                         if status == RATE_LIMITED:
                             # Twill counts for every client of this key: hold them all back, not just this call.
                             await budgets.pause(key_id, self._wait(response.headers, attempt))
                         if repeatable(status, effect):
                             wait = self._wait(response.headers, attempt)
                             if self._fits(attempt, wait, deadline):
-                                why = f"HTTP {status}"
                                 await response.aclose()
-                                raise _Retry(wait, why)
+                                raise _Retry(wait, str(status))
                         answer = Answer(
                             request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
                         )
@@ -202,16 +203,21 @@ class TwillHttp:
                 wait, why = retry.wait, retry.why
             except TimeoutError:
                 # The deadline itself: nothing is left to retry with.
+                metrics.recorder.upstream_answered("no_answer")
                 raise self._failure(effect, trace, None) from None
             except (httpx2.TransportError, httpx2.DecodingError) as exc:
                 # A body that fails to decode (bad gzip) was sent and answered: the same as a lost answer.
+                if not isinstance(exc, httpx2.DecodingError):
+                    metrics.recorder.upstream_answered("no_answer")
                 failure = self._failure(effect, trace, exc, scrub)
                 wait = self._backoff(attempt)
                 if not (failure.is_retryable and self._fits(attempt, wait, deadline)):
                     raise failure from None
                 why = failure.error_code
             attempt += 1
-            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, why, wait, attempt)
+            metrics.recorder.upstream_retried(why)
+            shown = f"HTTP {why}" if why.isdigit() else why
+            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, shown, wait, attempt)
             await self._sleep(wait)
 
     def _through(self) -> str:

@@ -28,8 +28,9 @@ import anyio
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
+from twill_mcp.core import metrics
 from twill_mcp.core.store import KEY_PREFIX, TIMEOUT_SECONDS, connect, shown
-from twill_mcp.upstream.budget import WINDOW_SECONDS, Kept, RateBudgets, refusal
+from twill_mcp.upstream.budget import WINDOW_SECONDS, Kept, RateBudgets, held_back, refusal
 from twill_mcp.upstream.outcomes import MIN_ATTEMPT_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class SharedBudgets:
                 if not granted:
                     raise refusal(wait)
                 if wait > 0:
-                    await anyio.sleep(wait)
+                    await held_back(wait)
                 return
         await self._local.acquire(key_id, deadline)
 
@@ -174,6 +175,7 @@ class SharedBudgets:
         if self._down:
             return
         self._down = True
+        metrics.recorder.budget_fell_back()
         reason = type(exc).__name__ if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         logger.warning(
             "Redis at %s is unreachable or slow (%s): rate budgets are per process until it answers again",
