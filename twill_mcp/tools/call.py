@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
+from opentelemetry.trace import get_current_span
 
 from twill_mcp.core import metrics
 from twill_mcp.core.credentials import Credentials
@@ -161,6 +162,9 @@ class ToolCall:
         """The one line every call leaves, however it ended. Argument values stay out: they can carry task content."""
         if logger.isEnabledFor(level):  # when off, not even the line's parts are worked out
             duration = (time.monotonic() - started) * 1000
+            # The trace the call is part of: the current span's when tracing is on, else the caller's traceparent's.
+            span = get_current_span().get_span_context()
+            trace_id = format(span.trace_id, "032x") if span.is_valid else credentials.trace_id
             # The same facts as fields, for JSON logs (the text format shows only the message).
             fields = {
                 "tool": self.tool.name,
@@ -168,7 +172,7 @@ class ToolCall:
                 "duration_ms": round(duration, 1),
                 "key": credentials.fingerprint,
                 "protocol": era,
-                "trace_id": credentials.trace_id,
+                "trace_id": trace_id,
             }
             logger.log(
                 level,
