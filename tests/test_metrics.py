@@ -147,12 +147,19 @@ async def test_one_scrape_counts_every_call_of_every_worker(
     fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path], workers: int
 ) -> None:
     port = free_port()
-    env: dict[str, Any] = server_env(fake_twill, TWILL_MCP_METRICS_PORT=str(port))
+    # Named, rather than the temporary one the server would make, so that the test can see who wrote to it.
+    samples_dir = tmp_path / "samples"
+    samples_dir.mkdir()
+    env: dict[str, Any] = server_env(
+        fake_twill, TWILL_MCP_METRICS_PORT=str(port), PROMETHEUS_MULTIPROC_DIR=str(samples_dir) if workers > 1 else None
+    )
     log = tmp_path / "server.log"
     stderr_logs.append(log)
     with serving_http(log, env, "--workers", str(workers)) as origin:
         await calls_through(f"{origin}/mcp", 8)
         samples = scraped(port)
+        writers = {path.stem.rpartition("_")[2] for path in samples_dir.glob("*.db")}
     assert value(samples, "twill_mcp_tool_calls_total", tool="get_current_user", outcome="ok") == 8
     assert value(samples, "twill_mcp_upstream_requests_total", status="200") == 8
     assert value(samples, "twill_mcp_calls_in_flight") == 0
+    assert len(writers) == (workers if workers > 1 else 0)  # every worker's samples are in what was scraped
