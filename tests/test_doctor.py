@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,18 @@ def test_without_redis_the_rate_budget_is_said_to_be_per_process(
     code, lines = doctor(capsys)
     assert code == 0
     assert any(line.startswith("ok   rate budget:") and "per process" in line for line in lines), lines
+
+
+@pytest.mark.slow
+def test_a_redis_that_answers_is_named_as_sharing_the_budget(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill, redis_server: Any
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    monkeypatch.setenv("TWILL_MCP_REDIS_URL", redis_server.url)
+    code, lines = doctor(capsys)
+    assert code == 0, lines
+    assert any(
+        line.startswith("ok   rate budget:") and f"shared by every replica through Redis at {redis_server.url}" in line
+        for line in lines
+    ), lines

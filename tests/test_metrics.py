@@ -163,3 +163,12 @@ async def test_one_scrape_counts_every_call_of_every_worker(
     assert value(samples, "twill_mcp_upstream_requests_total", status="200") == 8
     assert value(samples, "twill_mcp_calls_in_flight") == 0
     assert len(writers) == (workers if workers > 1 else 0)  # every worker's samples are in what was scraped
+
+
+@pytest.mark.anyio
+async def test_a_stdio_server_serves_its_metrics_on_their_own_port(over_stdio: Launch) -> None:
+    port = free_port()
+    async with over_stdio(TWILL_MCP_METRICS_PORT=str(port)) as client:
+        await call(client, "get_current_user", {})
+        samples = scraped(port)
+    assert value(samples, "twill_mcp_tool_calls_total", tool="get_current_user", outcome="ok") == 1
