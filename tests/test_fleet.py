@@ -2,7 +2,8 @@
 
 Upstream is the Twill emulator with its own per-key limit of 100 requests a minute on, as Twill's:
 whatever twill-mcp lets through beyond it would be answered 429. Callers bring their own keys
-(`--auth passthrough`), so one burst key and one quiet key share the same three processes.
+(`--auth passthrough`), so one burst key and one quiet key share the same three processes. Where
+Twill's answer is scripted (a 429), upstream is the recording front of tests/fake_twill.py instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, SCANNED, call
+from tests.conftest import API_KEY, SCANNED, call, error_of
+from tests.fake_twill import FakeTwill, Scripted
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_thread import MODERN, mcp_client
 from tests.real_redis import RedisServer
@@ -43,8 +45,8 @@ def twill() -> Iterator[EmulatorServer]:
 
 
 class Fleet:
-    def __init__(self, twill: EmulatorServer, redis_url: str, tmp: Path) -> None:
-        self.env = {"TWILL_BASE_URL": twill.origin, "TWILL_MCP_REDIS_URL": redis_url, "TWILL_MCP_LOG_LEVEL": "INFO"}
+    def __init__(self, twill_origin: str, redis_url: str, tmp: Path, **env: str) -> None:
+        self.env = {"TWILL_BASE_URL": twill_origin, "TWILL_MCP_REDIS_URL": redis_url, **env}
         self.ports = [free_port() for _ in range(REPLICAS)]
         self.logs = [tmp / f"replica-{n}.log" for n in range(REPLICAS)]
         self.processes = [
@@ -73,7 +75,7 @@ class Fleet:
 
 @pytest.fixture
 def fleet(twill: EmulatorServer, redis_server: RedisServer, tmp_path: Path) -> Iterator[Fleet]:
-    fleet = Fleet(twill, redis_server.url, tmp_path)
+    fleet = Fleet(twill.origin, redis_server.url, tmp_path)
     try:
         yield fleet
     finally:
@@ -162,3 +164,26 @@ async def test_calls_go_on_through_a_redis_outage_and_sharing_resumes(
 def key_id(key: str) -> str:
     """The id Redis may hold of a key: its SHA-256, never the key."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def test_a_429_answered_to_one_replica_holds_back_the_others(
+    fake_twill: FakeTwill, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # A deadline shorter than Twill's Retry-After: the call that got the 429 does not wait it out either.
+    fleet = Fleet(fake_twill.origin, redis_server.url, tmp_path, TWILL_MCP_CALL_TIMEOUT="10")
+    body = b'{"error": {"code": "rate_limited", "message": "Rate limit exceeded"}}'
+    fake_twill.then(Scripted(429, body, {"Content-Type": "application/json", "Retry-After": "30"}))
+    try:
+        first, *others = fleet.urls()
+        async with mcp_client(first, MODERN, {"Authorization": f"Bearer {API_KEY}"}) as client:
+            refused_by_twill = error_of(await call(client, TOOL, {}))
+        held: list[dict[str, Any]] = []
+        for url in others:
+            async with mcp_client(url, MODERN, {"Authorization": f"Bearer {API_KEY}"}) as client:
+                held.append(error_of(await call(client, TOOL, {})))
+    finally:
+        fleet.stop()
+    assert (refused_by_twill["code"], refused_by_twill["status"]) == ("rate_limited", 429)
+    assert [(error["code"], "status" in error) for error in held] == [("rate_limited", False)] * (REPLICAS - 1)
+    assert all(25 <= error["retryAfter"] <= 30 for error in held)
+    assert len(fake_twill.requests) == 1  # the others sent nothing
