@@ -217,7 +217,7 @@ def run_hostile(answers: int, seed: int) -> int:
                         counts["answers_not_asked_for"] += 1
                     if answer.status == 429:
                         # Twill's 429 pauses every call of the key, which is right and would stall the run: start over.
-                        http._budgets = RateBudgets(0)
+                        http.budgets = RateBudgets(0)
                     if n % 250 == 0:
                         rss_peak = max(rss_peak, rss_mb())
                 rss_peak = max(rss_peak, rss_mb())

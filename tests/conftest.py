@@ -108,38 +108,6 @@ def fake_twill() -> AsyncIterator[FakeTwill]:
 
 
 INTEROP = Path(__file__).parent / "interop"
-REDIS_SERVER = "/usr/bin/redis-server"
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A real redis-server (Debian's) on a free loopback port, nothing persisted; its URL."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is needed (apt-get install redis-server); .ci/run installs it")
-    pytest.importorskip("redis")
-    import socket
-    import subprocess
-    import time
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as probe:
-                probe.sendall(b"PING\r\n")
-                if probe.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -212,6 +180,33 @@ def oauth_service() -> Iterator[Any]:
     stopped_cleanly()
 
 
+def _redis_or_skip(workdir: Path) -> Any:
+    # Imported here: tests/real_redis.py builds on tests/http_process.py, which imports this module.
+    from tests.real_redis import RedisServer, find_redis_server
+
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server is not installed (`.ci/run` installs Debian's redis-server)")
+    pytest.importorskip("redis")
+    return RedisServer(binary, workdir).start()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server of the test's own, on a loopback port, that the test may stop and start again."""
+    server = _redis_or_skip(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real redis-server for the run, for tests that only need a Redis to point at (none stops it)."""
+    server = _redis_or_skip(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=list(PROTOCOL_MODES.values()), ids=list(PROTOCOL_MODES))
 def protocol_mode(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -248,7 +243,7 @@ def in_memory(fake_twill: FakeTwill, tmp_path: Path, stderr_logs: list[Path]) ->
         stderr_logs.append(log)
         settings = Settings.load(server_env(fake_twill, **env))
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings.log_level, key):
+        with log.open("w", encoding="utf-8") as errlog, _logging_to(errlog, settings, key):
             async with serving(settings, exposed_tools(settings)) as client:
                 yield client
 
@@ -278,10 +273,10 @@ async def serving(
 
 
 @contextmanager
-def _logging_to(stream: TextIO, level: str, key: str) -> Iterator[None]:
+def _logging_to(stream: TextIO, settings: Settings, key: str) -> Iterator[None]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    configure_logging(level, secrets=[key], stream=stream)
+    configure_logging(settings.log_level, secrets=[key], stream=stream, log_format=settings.log_format)
     try:
         yield
     finally:

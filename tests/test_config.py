@@ -142,3 +142,18 @@ def test_a_malformed_key_given_explicitly_is_still_a_config_error_without_echoin
     with pytest.raises(ConfigError, match="TWILL_API_KEY: contains spaces") as caught:
         Settings.load({}, api_key=KEY + " " + KEY)
     assert KEY not in str(caught.value)
+
+
+def test_a_redis_url_is_a_secret_whose_password_is_scrubbed_and_never_echoed() -> None:
+    password = "s3cret-redis-password"
+    settings = Settings.load({"TWILL_MCP_REDIS_URL": f"redis://:{password}@redis.internal:6379/0"})
+    assert password not in repr(settings)
+    assert password in settings.secrets()
+    assert not any("redis.internal" in secret for secret in settings.secrets())
+
+
+def test_a_redis_url_of_another_scheme_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.load({"TWILL_MCP_REDIS_URL": "http://:hunter2-password@redis.internal"})
+    assert "TWILL_MCP_REDIS_URL: must be a redis://" in str(refused.value)
+    assert "hunter2" not in str(refused.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -212,11 +213,11 @@ def test_an_unreachable_redis_is_a_problem_naming_the_url_without_its_password(
 
 
 def test_a_reachable_redis_is_reported_as_answering(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_server: str
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, shared_redis: Any
 ) -> None:
-    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=redis_server)
+    oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=shared_redis.url)
     _, lines = doctor(capsys, "--sandbox")
-    assert f"ok   shared state: Redis at {redis_server} answers" in lines
+    assert f"ok   shared state: Redis at {shared_redis.url} answers" in lines
 
 
 def test_oauth_mode_names_the_pinned_clients_and_how_old_their_copies_are(
@@ -237,3 +238,47 @@ def test_oauth_mode_needs_no_key_of_the_servers_own(
     code, lines = doctor(capsys)
     assert "ok   API key: not used with --auth oauth: each user's key comes from the consent page" in lines
     assert code == 0, lines
+
+
+REDIS_PASSWORD = "redis-pw-" + "0123456789abcdef"
+
+
+def test_a_redis_that_does_not_answer_is_named_masked_with_the_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    monkeypatch.setenv("TWILL_MCP_REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{closed_port()}/0")
+    code, lines = doctor(capsys)
+    assert code == 1
+    [line] = problems(lines)
+    assert line.startswith("FAIL rate budget:")
+    assert "does not answer" in line
+    assert "own budget" in line
+    assert "redis://***@127.0.0.1:" in line
+    assert REDIS_PASSWORD not in "\n".join(lines)
+
+
+def test_without_redis_the_rate_budget_is_said_to_be_per_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    code, lines = doctor(capsys)
+    assert code == 0
+    assert any(line.startswith("ok   rate budget:") and "per process" in line for line in lines), lines
+
+
+@pytest.mark.slow
+def test_a_redis_that_answers_is_named_as_sharing_the_budget(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_twill: FakeTwill, redis_server: Any
+) -> None:
+    monkeypatch.setenv("TWILL_BASE_URL", fake_twill.origin)
+    monkeypatch.setenv("TWILL_API_KEY", API_KEY)
+    monkeypatch.setenv("TWILL_MCP_REDIS_URL", redis_server.url)
+    code, lines = doctor(capsys)
+    assert code == 0, lines
+    assert any(
+        line.startswith("ok   rate budget:") and f"shared by every replica through Redis at {redis_server.url}" in line
+        for line in lines
+    ), lines

@@ -198,7 +198,7 @@ async def test_a_client_that_disconnects_mid_call_cancels_the_twill_request(
 async def test_healthz_answers_without_touching_twill(fake_twill: FakeTwill) -> None:
     with serving(settings_for(fake_twill, auth="passthrough", api_key=None)) as url, httpx2.Client() as http:
         answer = http.get(url.removesuffix("/mcp") + "/healthz")
-    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok", "rateBudget": "per-process"})
     assert fake_twill.requests == []
 
 

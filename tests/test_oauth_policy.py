@@ -163,8 +163,7 @@ def clock_and_store(request: pytest.FixtureRequest) -> tuple[Clock, GrantStore]:
     if request.param == "memory":
         return clock, MemoryStore(clock)
     # One server for the session: each test uses ids of its own.
-    url = request.getfixturevalue("redis_server")
-    return clock, RedisStore(url, clock)
+    return clock, RedisStore(request.getfixturevalue("shared_redis").url, clock)
 
 
 def family() -> str:

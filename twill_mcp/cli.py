@@ -30,10 +30,11 @@ import anyio
 import mcp_types as types
 
 from twill_mcp import __version__
+from twill_mcp.core import metrics
 from twill_mcp.core.config import LOG_LEVELS, TWILL_RATE_LIMIT, Settings
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
-from twill_mcp.core.network import port_in_use
+from twill_mcp.core.network import check_port_free, port_in_use
 from twill_mcp.doctor import diagnose, render
 from twill_mcp.server.build import mcp_tool, server_for, settle
 from twill_mcp.terminal import ProgressLine
@@ -335,7 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
             return 2
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        configure_logging(settings.log_level if args.command == "serve" else "WARNING", secrets=settings.secrets())
+        configure_logging(
+            settings.log_level if args.command == "serve" else "WARNING",
+            secrets=settings.secrets(),
+            log_format=settings.log_format,
+        )
         callers_keys = settings.auth in ("passthrough", "oauth")
         passthrough = args.command == "serve" and settings.transport == "http" and callers_keys
         if settings.api_key_problem and not passthrough:
@@ -371,6 +376,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
                 return 2
             return 0
+        if settings.metrics_port is not None:
+            try:
+                check_port_free(settings.host, settings.metrics_port)
+            except ConfigError as exc:
+                print(f"twill-mcp: configuration error: {exc}", file=sys.stderr)
+                return 2
+            metrics.start(settings.metrics_port, settings.host)
         logger.info("twill-mcp %s serving %d tools over stdio; Twill API: %s", __version__, len(tools), where)
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve, settings, tools, sandbox is not None)

@@ -18,12 +18,14 @@ from typing import Any
 import anyio
 import httpx2
 
+from twill_mcp.core import store
 from twill_mcp.core.config import ENVIRONMENT, KEY_FIXES, TWILL_RATE_LIMIT, Settings, read_api_key, variables
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.logs import configure_logging
 from twill_mcp.core.network import mask
 from twill_mcp.tools.catalog import compiled_by_name, exposed_tools
+from twill_mcp.upstream.budget import Kept, budgets_for
 from twill_mcp.upstream.route import route, trust_source
 
 KEY_CHECK_TOOL = "get_current_user"
@@ -181,10 +183,22 @@ def _budget_check(settings: Settings) -> Check:
         return Check(
             "rate budget", f"off ({variable}=0): parallel calls past Twill's {TWILL_RATE_LIMIT}/minute get 429s"
         )
-    return Check(
-        "rate budget",
-        f"{settings.rate_limit} requests/minute per key, queued client-side (Twill allows {TWILL_RATE_LIMIT}/minute)",
-    )
+    text = f"{settings.rate_limit} requests/minute per key, queued client-side (Twill allows {TWILL_RATE_LIMIT}/minute)"
+    if settings.redis_url is None:
+        return Check("rate budget", f"{text}, per process (TWILL_MCP_REDIS_URL is not set)")
+    where = store.shown(settings.redis_url)
+    if anyio.run(_kept, settings) == "shared":
+        return Check("rate budget", f"{text}, shared by every replica through Redis at {where}")
+    fix = "start Redis or correct TWILL_MCP_REDIS_URL; until then each process keeps to its own budget"
+    return Check("rate budget", f"{text}, but Redis at {where} does not answer — fix: {fix}", problem=True)
+
+
+async def _kept(settings: Settings) -> Kept:
+    budgets = budgets_for(settings)
+    try:
+        return await budgets.kept()
+    finally:
+        await budgets.aclose()
 
 
 async def _reach(settings: Settings, sandboxed: bool) -> list[Check]:

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from twill_mcp.core import store
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_ca_file, proxy_url
 
@@ -44,6 +45,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENT: dict[str, str] = {
     "TWILL_BASE_URL": "base_url",
     "TWILL_MCP_LOG_LEVEL": "log_level",
+    "TWILL_MCP_LOG_FORMAT": "log_format",
     "TWILL_MCP_CONNECT_TIMEOUT": "connect_timeout",
     "TWILL_MCP_READ_TIMEOUT": "read_timeout",
     "TWILL_MCP_CALL_TIMEOUT": "call_timeout",
@@ -75,6 +77,8 @@ ENVIRONMENT: dict[str, str] = {
     "TWILL_MCP_OAUTH_REDIRECT_ALLOW": "oauth_redirect_allow",
     "TWILL_MCP_OAUTH_CONSENT_ATTEMPTS": "oauth_consent_attempts",
     "TWILL_MCP_REDIS_URL": "redis_url",
+    # Operating a fleet: where Prometheus scrapes.
+    "TWILL_MCP_METRICS_PORT": "metrics_port",
     # The network's own conventions, read as settings rather than by trusting the whole environment.
     # Where both cases are set the lowercase one wins, as in curl and Python's urllib: it comes later.
     "HTTPS_PROXY": "https_proxy",
@@ -110,6 +114,7 @@ class Settings(BaseModel):
     )
     base_url: str = Field(DEFAULT_BASE_URL, description="After validation: the API root, ending in /api/v1.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per stderr line.")
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(45.0, gt=0, description="Deadline for one whole tool call, under hosts' ~60 s cut-off.")
@@ -157,12 +162,15 @@ class Settings(BaseModel):
     oauth_dcr: Literal["allowlist", "open", "off"] = "allowlist"
     oauth_cimd: Literal["pinned", "fetch", "off"] = "pinned"
     oauth_redirect_allow: tuple[str, ...] = ()
+    # A secret: its URL may hold a password.
     redis_url: SecretStr | None = Field(
-        None, description="Where OAuth's shared state lives (redis:// or rediss://), for workers and replicas."
+        None,
+        description="The Redis every worker and replica shares: per-key rate budgets, and OAuth's state.",
     )
     oauth_consent_attempts: int = Field(
         10, ge=1, le=10_000, description="Keys the consent page checks per client address and minute."
     )
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus /metrics on this port.")
 
     @field_validator(
         "toolsets",
@@ -236,24 +244,20 @@ class Settings(BaseModel):
 
     @field_validator("redis_url", mode="before")
     @classmethod
-    def _redis_url(cls, value: Any) -> Any:
+    def _redis(cls, value: Any) -> Any:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                return None
-            if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
-                raise ValueError("must be a redis://, rediss:// or unix:// URL")
-            return text
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = value.strip()
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            # Never echo the value: it may hold a password.
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://redis.internal:6379/0")
+        if not store.available():
+            raise ValueError(f"needs the redis package, which is not installed: {store.INSTALL_HINT}")
         return value
 
-    @field_validator("oauth_cimd", "oauth_dcr", mode="before")
-    @classmethod
-    def _lower_oauth(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("transport", "auth", mode="before")
+    @field_validator("transport", "auth", "log_format", "oauth_cimd", "oauth_dcr", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -286,8 +290,11 @@ class Settings(BaseModel):
             elif name not in SECRET_URL_FIELDS:
                 texts.append(text)
             elif userinfo := urlsplit(text).netloc.rpartition("@")[0]:
-                # Only the credentials: the proxy's host is worth seeing in a log line.
+                # Only the credentials: the host is worth seeing in a log line. The password alone too: a
+                # Redis URL's user part is often empty (redis://:password@host), and AUTH sends it bare.
                 texts += [userinfo, base64.b64encode(unquote(userinfo).encode()).decode()]
+                password = userinfo.partition(":")[2]
+                texts += [password, unquote(password)] if len(password) >= MIN_KEY_LENGTH else []
         return texts
 
     @classmethod

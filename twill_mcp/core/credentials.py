@@ -49,6 +49,11 @@ class Credentials:
         return self._digest
 
     @property
+    def trace_id(self) -> str | None:
+        """The caller's trace id, from its `traceparent`: what ties this call's log line to its trace."""
+        return self.traceparent[3:35] if self.traceparent else None
+
+    @property
     def fingerprint(self) -> str:
         """A short id of the key that is safe to log and show."""
         return f"key:{self._digest[:8]}" if self._digest else "no-key"

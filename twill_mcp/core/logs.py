@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from twill_mcp.core.sanitize import for_log
 
 REDACTED = "[redacted]"
+# What the per-call line carries besides its message (`extra=` of its record), as JSON logs' own fields.
+CALL_FIELDS = ("tool", "outcome", "duration_ms", "key", "protocol", "trace_id")
 
 
 class RedactSecrets(logging.Filter):
@@ -37,6 +41,12 @@ class RedactSecrets(logging.Filter):
         for secret in self._secrets:
             message = message.replace(secret, REDACTED)
         record.msg, record.args = message, None
+        for name in CALL_FIELDS:
+            value = record.__dict__.get(name)
+            if isinstance(value, str):
+                for secret in self._secrets:
+                    value = value.replace(secret, REDACTED)
+                record.__dict__[name] = value
         return True
 
 
@@ -52,9 +62,34 @@ class OneLine(logging.Formatter):
         return for_log(super().format(record))
 
 
-def configure_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
+class JsonLines(logging.Formatter):
+    """Each record as one JSON object on one line (TWILL_MCP_LOG_FORMAT=json), for log pipelines.
+
+    ASCII-only JSON: every control, line-break and bidi character is a `\\u` escape, so no text from
+    outside can break the line or reach a terminal raw, as in `OneLine`.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry |= {name: record.__dict__[name] for name in CALL_FIELDS if record.__dict__.get(name) is not None}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=True, default=str)
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), stream: TextIO | None = None, log_format: str = "text"
+) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonLines() if log_format == "json" else text)
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

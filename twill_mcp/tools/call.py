@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
+from opentelemetry.trace import get_current_span
 
+from twill_mcp.core import metrics
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
@@ -93,22 +95,25 @@ class ToolCall:
         era: str | None = None,
     ) -> types.CallToolResult:
         started = time.monotonic()
+        metrics.recorder.call_started(self.tool.name)
         try:
             checked = self._arguments.check(arguments)
             success = await self._perform(http, credentials, checked, progress)
             result = success_result(self.tool, success.body, success.extra)
             self._check_published(result)
-            outcome = "ok"
+            outcome = code = "ok"
         except anyio.get_cancelled_exc_class():
             # The client cancelled (notifications/cancelled), went away, or the server is stopping:
             # no result will be sent, so the log is the only place to say what may have happened.
             unknown = unknown_outcome(self.effect)
             outcome = f"cancelled before Twill answered: {unknown}" if unknown else "cancelled"
             self._log(logging.WARNING if unknown else logging.INFO, outcome, started, credentials, era)
+            metrics.recorder.call_ended(self.tool.name, "cancelled", time.monotonic() - started)
             raise
         except ToolCallError as error:
             result = error_result(self.tool.name, error)
-            outcome = f"error {error.error_code}" + (f" (HTTP {error.status})" if error.status else "")
+            code = error.error_code
+            outcome = f"error {code}" + (f" (HTTP {error.status})" if error.status else "")
         except Exception:
             # A bug of ours must not take the server down or leave the agent without an answer.
             logger.exception("unexpected failure in %s", self.tool.name)
@@ -120,8 +125,10 @@ class ToolCall:
                     "Check the state in Twill before calling again.",
                 ),
             )
-            outcome = "error internal_error"
+            code = "internal_error"
+            outcome = f"error {code}"
         self._log(logging.INFO, outcome, started, credentials, era)
+        metrics.recorder.call_ended(self.tool.name, code, time.monotonic() - started)
         return result
 
     @functools.cached_property
@@ -154,12 +161,26 @@ class ToolCall:
     def _log(self, level: int, outcome: str, started: float, credentials: Credentials, era: str | None) -> None:
         """The one line every call leaves, however it ended. Argument values stay out: they can carry task content."""
         if logger.isEnabledFor(level):  # when off, not even the line's parts are worked out
+            duration = (time.monotonic() - started) * 1000
+            # The trace the call is part of: the current span's when tracing is on, else the caller's traceparent's.
+            span = get_current_span().get_span_context()
+            trace_id = format(span.trace_id, "032x") if span.is_valid else credentials.trace_id
+            # The same facts as fields, for JSON logs (the text format shows only the message).
+            fields = {
+                "tool": self.tool.name,
+                "outcome": outcome,
+                "duration_ms": round(duration, 1),
+                "key": credentials.fingerprint,
+                "protocol": era,
+                "trace_id": trace_id,
+            }
             logger.log(
                 level,
                 "%s -> %s in %.0f ms (%s%s)",
                 self.tool.name,
                 outcome,
-                (time.monotonic() - started) * 1000,
+                duration,
                 credentials.fingerprint,
                 f", protocol {era}" if era else "",
+                extra=fields,
             )

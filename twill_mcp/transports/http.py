@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twill_mcp import __version__
+from twill_mcp.core import metrics
 from twill_mcp.core.config import LOOPBACK_HOSTS, SECRET_FIELDS, Settings, is_loopback
 from twill_mcp.core.errors import ConfigError
 from twill_mcp.core.network import check_port_free
@@ -41,6 +42,8 @@ from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
 from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
 from twill_mcp.transports.oauth.routes import build_oauth
+from twill_mcp.upstream.budget import Budgets
+from twill_mcp.upstream.http import TwillHttp
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +128,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
     """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
     oauth = build_oauth(settings) if settings.auth == "oauth" else None
-    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings))
+    http = TwillHttp(settings)
+    server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings), http=http)
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
     app = server.streamable_http_app(
@@ -134,7 +138,10 @@ def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> 
         stateless_http=True,
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
         transport_security=transport_security(settings),
-        custom_starlette_routes=[Route(HEALTH_PATH, _healthz, methods=["GET"]), *(oauth.routes if oauth else [])],
+        custom_starlette_routes=[
+            Route(HEALTH_PATH, _healthz(http.budgets), methods=["GET"]),
+            *(oauth.routes if oauth else []),
+        ],
     )
     checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
     open_paths = frozenset({HEALTH_PATH, *(oauth.open_paths if oauth else ())})
@@ -148,9 +155,13 @@ def _process_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) 
     return app
 
 
-async def _healthz(request: Request) -> Response:
-    # Liveness of this process only: a health check must not spend the Twill rate limit.
-    return JSONResponse({"status": "ok"})
+def _healthz(budgets: Budgets) -> Callable[[Request], Awaitable[Response]]:
+    async def healthz(request: Request) -> Response:
+        # Liveness of this process only: a health check must not spend the Twill rate limit. Still "ok" when the
+        # budgets fell back to this process's own (Redis down): calls are answered, and that is what it reports.
+        return JSONResponse({"status": "ok", "rateBudget": await budgets.kept()})
+
+    return healthz
 
 
 def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, where: str) -> None:
@@ -158,6 +169,8 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     check_auth_mode(settings)
     check_service(settings)
     check_port_free(settings.host, settings.port)
+    if settings.metrics_port is not None:
+        check_port_free(settings.host, settings.metrics_port)
     _quiet_sdk(settings.log_level)
     # Worker processes cannot inherit an app object: each builds its own from an import string.
     several = settings.workers > 1
@@ -166,9 +179,13 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     ready = f"twill-mcp {__version__} serving {len(tools)} tools over http at %s; Twill API: {where}"
     ready += f"; auth: {settings.auth}"
     if not several:
+        if settings.metrics_port is not None:
+            metrics.start(settings.metrics_port, settings.host)
         _Server(config, settings, ready).run()
         return
     os.environ[WORKER_SETTINGS_VARIABLE] = _worker_settings(settings, sandboxed)
+    # Before the workers start: they inherit where to write their samples.
+    samples = None if settings.metrics_port is None else metrics.start_for_workers(settings.metrics_port, settings.host)
     sock = config.bind_socket()
     # Workers get the socket rebuilt from its descriptor, which asyncio no longer recognises as TCP, so
     # it leaves Nagle on: a reply written as headers then body waited ~40 ms for the client's delayed ACK.
@@ -177,7 +194,10 @@ def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, wh
     # Listening now, not when the first worker is up, so that connections queue until one is.
     sock.listen(config.backlog)
     logger.info(ready + " (%d workers)", _url(settings, sock.getsockname()[1]), settings.workers)
-    uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+    try:
+        uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+    finally:
+        metrics.stop_for_workers(samples)
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
@@ -306,6 +326,8 @@ def worker_app() -> ASGIApp:
     if "api_key" in values:
         values["api_key"] = SecretStr(values["api_key"])
     settings = Settings.load(**values)
-    configure_logging(settings.log_level, secrets=settings.secrets())
+    configure_logging(settings.log_level, secrets=settings.secrets(), log_format=settings.log_format)
     _quiet_sdk(settings.log_level)
+    if settings.metrics_port is not None:
+        metrics.record_in_worker()
     return _process_app(settings, exposed_tools(settings), sandboxed=passed["sandboxed"])

@@ -2,7 +2,8 @@
 
 Twill counts requests per key, so the budget is kept per key: one process serving many
 users (the HTTP transport) never lets one user's calls hold back another's. `Budgets` is
-what the request path needs of them; `RateBudgets` keeps them in this process.
+what the request path needs of them; `RateBudgets` keeps them in this process, and
+`shared_budget.SharedBudgets` in a Redis every replica shares (TWILL_MCP_REDIS_URL).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 
+from twill_mcp.core import metrics
 from twill_mcp.core.errors import RateLimited
 from twill_mcp.upstream.outcomes import MIN_ATTEMPT_SECONDS
 
@@ -21,6 +23,11 @@ WINDOW_SECONDS = 60.0
 MAX_KEYS = 10_000
 
 Sleep = Callable[[float], Awaitable[None]]
+Kept = Literal["shared", "per-process"]
+"""Where the budgets are kept right now: shared by every replica, or this process's own."""
+
+if TYPE_CHECKING:
+    from twill_mcp.core.config import Settings
 
 
 class Budgets(Protocol):
@@ -36,6 +43,38 @@ class Budgets(Protocol):
     async def pause(self, key_id: str, seconds: float) -> None:
         """Hold back every request of the key for `seconds`: Twill refused one (429) and said for how long."""
         ...
+
+    async def kept(self) -> Kept:
+        """Where the budgets are kept now, for /healthz and doctor."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def budgets_for(settings: Settings) -> Budgets:
+    """The budgets a server keeps for these settings: shared through Redis when a URL is set, else its own."""
+    if settings.redis_url is None:
+        return RateBudgets(settings.rate_limit)
+    # Imported only then: serving without Redis never loads the redis package.
+    from twill_mcp.upstream.shared_budget import SharedBudgets
+
+    return SharedBudgets(settings.redis_url, settings.rate_limit)
+
+
+def refusal(wait: float) -> RateLimited:
+    """What a call is told when the wait for its key's budget would not fit in its deadline."""
+    metrics.recorder.budget_refused()
+    return RateLimited(
+        "The rate limit for this key is used up; nothing was sent.",
+        retry_after=float(math.ceil(wait)),
+        hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
+    )
+
+
+async def held_back(seconds: float) -> None:
+    """A request waits for its key's budget: the one place such waits happen, so each is counted."""
+    metrics.recorder.budget_waited(seconds)
+    await anyio.sleep(seconds)
 
 
 class RateBudget:
@@ -70,12 +109,8 @@ class RateBudget:
                 self._sent.append(now)
                 return
             if now + wait + MIN_ATTEMPT_SECONDS > deadline:
-                raise RateLimited(
-                    "The rate limit for this key is used up; nothing was sent.",
-                    retry_after=float(math.ceil(wait)),
-                    hint=f"Wait {math.ceil(wait)} s before calling again, or make fewer calls in parallel.",
-                )
-            await anyio.sleep(wait)
+                raise refusal(wait)
+            await held_back(wait)
 
 
 class RateBudgets:
@@ -102,6 +137,12 @@ class RateBudgets:
 
     async def pause(self, key_id: str, seconds: float) -> None:
         self(key_id).pause(seconds)
+
+    async def kept(self) -> Kept:
+        return "per-process"
+
+    async def aclose(self) -> None:
+        pass
 
     def __call__(self, key_id: str) -> RateBudget:
         budget = self._budgets.get(key_id)

@@ -17,15 +17,19 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx2
+from opentelemetry.context import Context
+from opentelemetry.propagate import extract, inject
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span, get_tracer
 
 from twill_mcp import __version__
+from twill_mcp.core import metrics
 from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask
 from twill_mcp.core.sanitize import for_agent
 from twill_mcp.upstream.answer import Answer, Reader
-from twill_mcp.upstream.budget import Budgets, RateBudgets, Sleep
+from twill_mcp.upstream.budget import Budgets, Sleep, budgets_for
 from twill_mcp.upstream.decode import Incoming
 from twill_mcp.upstream.failures import read_failure
 from twill_mcp.upstream.outcomes import (
@@ -44,6 +48,8 @@ from twill_mcp.upstream.request import PreparedRequest
 from twill_mcp.upstream.route import route, tls_context
 
 logger = logging.getLogger(__name__)
+# A no-op until an OpenTelemetry SDK is configured (`opentelemetry-instrument`); the MCP SDK imports the API anyway.
+_TRACER = get_tracer("twill_mcp", __version__)
 
 USER_AGENT = f"twill-mcp/{__version__}"
 T = TypeVar("T")
@@ -68,7 +74,9 @@ class TwillHttp:
         self._transport = transport
         self._opened: httpx2.AsyncClient | None = None
         self._closed = False
-        self._budgets = RateBudgets(settings.rate_limit) if budgets is None else budgets
+        # Budgets it was given belong to whoever gave them; the ones it made, it closes.
+        self._owns_budgets = budgets is None
+        self.budgets = budgets_for(settings) if budgets is None else budgets
         self._sleep = sleep
         self._rng = rng
 
@@ -130,6 +138,8 @@ class TwillHttp:
         self._closed = True
         if self._opened is not None:
             await self._opened.aclose()
+        if self._owns_budgets:
+            await self.budgets.aclose()
 
     async def exchange(
         self,
@@ -161,59 +171,79 @@ class TwillHttp:
         scrub = credentials.scrub
         incoming = Incoming(scrub, raw_text=self._settings.raw_text)
         headers = {"Authorization": f"Bearer {key}", "Accept": reader.accept}
-        if credentials.traceparent:
-            headers["traceparent"] = credentials.traceparent
-        budgets, key_id = self._budgets, credentials.key_id
+        # Our attempt spans continue the caller's trace: the SDK's request span when tracing is on, else the
+        # caller's traceparent (which, with tracing off, is what Twill gets, as it came).
+        parent = None if get_current_span().get_span_context().is_valid else _caller_context(credentials)
+        budgets, key_id = self.budgets, credentials.key_id
         deadline = anyio.current_time() + self._settings.call_timeout
         attempt = 0
         while True:
             await budgets.acquire(key_id, deadline)
             trace = _SendTrace()
-            try:
-                with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
-                    async with self._client.stream(
-                        request.method,
-                        request.path,
-                        params=list(request.params) or None,
-                        json=request.json_body if request.has_body else None,
-                        headers=headers,
-                        timeout=self._timeout(reader, deadline),
-                        extensions={"trace": trace},
-                    ) as response:
-                        status = response.status_code
-                        if status == RATE_LIMITED:
-                            # Twill counts for every client of this key: hold them all back, not just this call.
-                            await budgets.pause(key_id, self._wait(response.headers, attempt))
-                        if repeatable(status, effect):
-                            wait = self._wait(response.headers, attempt)
-                            if self._fits(attempt, wait, deadline):
-                                why = f"HTTP {status}"
-                                await response.aclose()
-                                raise _Retry(wait, why)
-                        answer = Answer(
-                            request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
-                        )
-                        if 200 <= status < 300:
-                            return await reader.success(answer)
-                        failure = read_failure(await answer.read(), effect)
-                        if status == UNAUTHORIZED and credentials.on_refused is not None:
-                            await credentials.on_refused()
-                            failure.hint = GRANT_ENDED_HINT
-                        raise failure
-            except _Retry as retry:
-                wait, why = retry.wait, retry.why
-            except TimeoutError:
-                # The deadline itself: nothing is left to retry with.
-                raise self._failure(effect, trace, None) from None
-            except (httpx2.TransportError, httpx2.DecodingError) as exc:
-                # A body that fails to decode (bad gzip) was sent and answered: the same as a lost answer.
-                failure = self._failure(effect, trace, exc, scrub)
-                wait = self._backoff(attempt)
-                if not (failure.is_retryable and self._fits(attempt, wait, deadline)):
-                    raise failure from None
-                why = failure.error_code
+            with _TRACER.start_as_current_span(
+                f"{request.method} {request.route or request.path}",
+                context=parent,
+                kind=SpanKind.CLIENT,
+                attributes=_attempt_attributes(request, attempt),
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                sent = _traced(headers, span, credentials)
+                try:
+                    with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
+                        async with self._client.stream(
+                            request.method,
+                            request.path,
+                            params=list(request.params) or None,
+                            json=request.json_body if request.has_body else None,
+                            headers=sent,
+                            timeout=self._timeout(reader, deadline),
+                            extensions={"trace": trace},
+                        ) as response:
+                            status = response.status_code
+                            metrics.recorder.upstream_answered(str(status))
+                            span.set_attribute("http.response.status_code", status)
+                            if status == RATE_LIMITED:
+                                # Twill counts for every client of this key: hold them all back, not just this call.
+                                await budgets.pause(key_id, self._wait(response.headers, attempt))
+                            if repeatable(status, effect):
+                                wait = self._wait(response.headers, attempt)
+                                if self._fits(attempt, wait, deadline):
+                                    await response.aclose()
+                                    raise _Retry(wait, str(status))
+                            answer = Answer(
+                                request.path, response, self._settings.max_response_bytes, deadline, scrub, incoming
+                            )
+                            if 200 <= status < 300:
+                                span.set_attribute("twill_mcp.retried", False)
+                                return await reader.success(answer)
+                            failure = read_failure(await answer.read(), effect)
+                            if status == UNAUTHORIZED and credentials.on_refused is not None:
+                                await credentials.on_refused()
+                                failure.hint = GRANT_ENDED_HINT
+                            raise failure
+                except _Retry as retry:
+                    wait, why = retry.wait, retry.why
+                except TimeoutError:
+                    # The deadline itself: nothing is left to retry with.
+                    metrics.recorder.upstream_answered("no_answer")
+                    raise _failed(span, self._failure(effect, trace, None)) from None
+                except (httpx2.TransportError, httpx2.DecodingError) as exc:
+                    # A body that fails to decode (bad gzip) was sent and answered: the same as a lost answer.
+                    if not isinstance(exc, httpx2.DecodingError):
+                        metrics.recorder.upstream_answered("no_answer")
+                    failure = self._failure(effect, trace, exc, scrub)
+                    wait = self._backoff(attempt)
+                    if not (failure.is_retryable and self._fits(attempt, wait, deadline)):
+                        raise _failed(span, failure) from None
+                    why = failure.error_code
+                except ToolCallError as error:
+                    raise _failed(span, error) from None
+                span.set_attribute("twill_mcp.retried", True)
             attempt += 1
-            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, why, wait, attempt)
+            metrics.recorder.upstream_retried(why)
+            shown = f"HTTP {why}" if why.isdigit() else why
+            logger.info("retrying to %s after %s, in %.1f s (retry %d)", effect.action, shown, wait, attempt)
             await self._sleep(wait)
 
     def _through(self) -> str:
@@ -257,6 +287,39 @@ class TwillHttp:
             return not_sent(f"Could not reach Twill{self._through()} within {limit:g} s", timed_out=True)
         where = f"Could not connect to Twill at {self._settings.base_url}{self._through()} ({_reason(exc, scrub)})"
         return not_sent(where, timed_out=False)
+
+
+def _caller_context(credentials: Credentials) -> Context | None:
+    """The caller's trace context from its traceparent (the HTTP header, where the SDK reads only `_meta`)."""
+    return extract({"traceparent": credentials.traceparent}) if credentials.traceparent else None
+
+
+def _attempt_attributes(request: PreparedRequest, attempt: int) -> dict[str, Any]:
+    """OpenTelemetry's HTTP client attributes: the route template, never the path with its ids."""
+    attributes: dict[str, Any] = {"http.request.method": request.method, "twill_mcp.attempt": attempt + 1}
+    if request.route:
+        attributes["url.template"] = request.route
+    if attempt:
+        attributes["http.request.resend_count"] = attempt
+    return attributes
+
+
+def _traced(headers: dict[str, str], span: Span, credentials: Credentials) -> dict[str, str]:
+    """The headers of one attempt: the traceparent of its span when tracing is on, else the caller's as it came."""
+    if span.get_span_context().is_valid:
+        sent = dict(headers)
+        inject(sent)
+        return sent
+    if credentials.traceparent:
+        return {**headers, "traceparent": credentials.traceparent}
+    return headers
+
+
+def _failed(span: Span, error: ToolCallError) -> ToolCallError:
+    span.set_attribute("twill_mcp.retried", False)
+    span.set_attribute("error.type", error.error_code)
+    span.set_status(Status(StatusCode.ERROR, error.error_code))
+    return error
 
 
 def _proxy(url: str, trust: ssl.SSLContext) -> httpx2.Proxy:

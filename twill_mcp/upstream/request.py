@@ -20,6 +20,8 @@ class PreparedRequest:
     params: list[tuple[str, str]] = field(default_factory=list)
     json_body: Any = None
     has_body: bool = False
+    route: str = ""
+    """The operation's path template (`/tasks/{taskIdOrSlug}`): what names the request in traces, never an id."""
 
 
 def encode_segment(value: Any) -> str:
@@ -48,16 +50,17 @@ def prepare_request(operation: Operation, arguments: dict[str, Any]) -> Prepared
         if arguments.get(name) is not None
         for text in _query_values(arguments[name])
     ]
+    route = operation.path
     if operation.body_argument is not None:
         if operation.body_argument not in arguments:
-            return PreparedRequest(operation.method, path, params)
-        return PreparedRequest(operation.method, path, params, arguments[operation.body_argument], True)
+            return PreparedRequest(operation.method, path, params, route=route)
+        return PreparedRequest(operation.method, path, params, arguments[operation.body_argument], True, route)
     if operation.body_fields:
         body = {name: arguments[name] for name in operation.body_fields if name in arguments}
-        return PreparedRequest(operation.method, path, params, body, True)
+        return PreparedRequest(operation.method, path, params, body, True, route)
     if operation.empty_json_body:
-        return PreparedRequest(operation.method, path, params, {}, True)
-    return PreparedRequest(operation.method, path, params)
+        return PreparedRequest(operation.method, path, params, {}, True, route)
+    return PreparedRequest(operation.method, path, params, route=route)
 
 
 def _with_clears(operation: Operation, arguments: dict[str, Any]) -> dict[str, Any]:

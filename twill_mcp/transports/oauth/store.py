@@ -12,6 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from pydantic import SecretStr
+
+from twill_mcp.core import store
+
 SWEEP_EVERY = 256
 
 
@@ -113,7 +117,7 @@ if presented == newest - 1 and now - at <= grace then return newest end
 redis.call('SET', KEYS[2], '1', 'EX', ttl)
 return -1
 """
-PREFIX = "twill-mcp:oauth:"
+PREFIX = store.KEY_PREFIX + "oauth:"
 
 
 class RedisStore:
@@ -121,10 +125,11 @@ class RedisStore:
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
         # Imported here: redis is an optional extra, needed only with TWILL_MCP_REDIS_URL.
-        import redis.asyncio
+        import redis
 
         self._errors = (redis.RedisError, OSError)
-        self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # The client every user of the fleet's Redis gets (core.store): its timeouts and pool decided once.
+        self._redis = store.connect(SecretStr(url))
         self._rotate = self._redis.register_script(ROTATE)
         self._clock = clock
 
