@@ -33,7 +33,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 APP = ROOT / "app"
-CHROMIUM = Path("/usr/bin/chromium")
 ORIGIN = "http://host.test"
 ARTEFACTS = Path(os.environ.get("TWILL_MCP_ARTEFACTS", ROOT / "build" / "artefacts"))
 # The README's two pictures: replaced only when asked (their timestamps change every run), as snapshots are.
@@ -58,13 +57,9 @@ def host_script() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is needed (apt-get install chromium); no browser is downloaded")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
+def browser(chromium: Any) -> Iterator[Any]:
+    """The suite's one Chromium (conftest), with this module's check that every service it used has stopped."""
+    yield chromium
     stopped_cleanly()
 
 
