@@ -200,24 +200,25 @@ def test_oauth_mode_without_redis_says_its_state_is_this_processs(
     assert any(line.startswith("ok   shared state: in this process") for line in lines)
 
 
-def test_an_unreachable_redis_is_a_problem_naming_the_url_without_its_password(
+def test_an_unreachable_redis_is_one_problem_naming_the_url_without_its_password(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("redis")
     oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=f"redis://user:hunter2pass@127.0.0.1:{closed_port()}/0")
     code, lines = doctor(capsys, "--sandbox")
     assert code == 1
-    (shared,) = [line for line in problems(lines) if "shared state" in line]
-    assert "did not answer" in shared
+    (unreachable,) = [line for line in problems(lines) if "Redis" in line]
+    assert "does not answer" in unreachable
     assert "hunter2pass" not in "\n".join(lines)
 
 
-def test_a_reachable_redis_is_reported_as_answering(
+def test_a_reachable_redis_holds_the_oauth_state_beside_the_rate_budgets(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, shared_redis: Any
 ) -> None:
     oauth_env(monkeypatch, TWILL_MCP_REDIS_URL=shared_redis.url)
     _, lines = doctor(capsys, "--sandbox")
-    assert f"ok   shared state: Redis at {shared_redis.url} answers" in lines
+    assert f"ok   shared state: in Redis at {shared_redis.url}, beside the rate budgets" in lines
+    assert any(line.startswith("ok   rate budget:") and "shared by every replica" in line for line in lines)
 
 
 def test_oauth_mode_names_the_pinned_clients_and_how_old_their_copies_are(

@@ -158,9 +158,3 @@ class RedisStore:
             return bool(await self._redis.exists(f"{PREFIX}fam:{family}:revoked"))
         except self._errors as exc:
             raise StoreUnavailable(type(exc).__name__) from None
-
-    async def ping(self) -> None:
-        try:
-            await self._redis.ping()
-        except self._errors as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
