@@ -193,16 +193,7 @@ class Provider:
         if await self.store.revoked(payload["fam"]):
             return None
         return Refresh(
-            token=refresh_token,
-            client_id=payload["cid"],
-            scopes=payload["scp"],
-            expires_at=payload["exp"],
-            resource=payload["aud"],
-            subject=payload["sub"],
-            twill_key=SecretStr(payload["k"]),
-            family=payload["fam"],
-            generation=payload["gen"],
-            grant_expires_at=payload["gexp"],
+            token=refresh_token, **_granted(payload), generation=payload["gen"], grant_expires_at=payload["gexp"]
         )
 
     async def exchange_refresh_token(
@@ -266,16 +257,7 @@ class Provider:
         payload = self.keyring.open(Purpose.ACCESS, token)
         if payload is None or payload["aud"] != self.resource or await self.store.revoked(payload["fam"]):
             return None
-        return Access(
-            token=token,
-            client_id=payload["cid"],
-            scopes=payload["scp"],
-            expires_at=payload["exp"],
-            resource=payload["aud"],
-            subject=payload["sub"],
-            twill_key=SecretStr(payload["k"]),
-            family=payload["fam"],
-        )
+        return Access(token=token, **_granted(payload))
 
     def family_of(self, token: str, client_id: str) -> str | None:
         """The grant a token of `client_id` belongs to, whether it is an access or a refresh token."""
@@ -290,3 +272,16 @@ class Provider:
 
     async def revoke_family(self, family: str) -> None:
         await self.store.revoke(family, self.lifetimes.longest)
+
+
+def _granted(payload: dict[str, Any]) -> dict[str, Any]:
+    """What an access and a refresh token both say of their grant, from the sealed payload."""
+    return {
+        "client_id": payload["cid"],
+        "scopes": payload["scp"],
+        "expires_at": payload["exp"],
+        "resource": payload["aud"],
+        "subject": payload["sub"],
+        "twill_key": SecretStr(payload["k"]),
+        "family": payload["fam"],
+    }
