@@ -67,6 +67,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist (the fast tier's -n 2) each worker scans its own tests: the controller adds them up.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["key_scan"] = dict(SCANNED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    for name, count in getattr(node, "workeroutput", {}).get("key_scan", {}).items():
+        SCANNED[name] += count
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"key scan: {SCANNED['results']} results ({SCANNED['result_bytes']} bytes) and "
