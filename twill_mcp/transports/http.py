@@ -165,7 +165,7 @@ def _healthz(budgets: Budgets) -> Callable[[Request], Awaitable[Response]]:
 
 
 def serve_http(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool, where: str) -> None:
-    """Serve until SIGTERM or Ctrl-C; in-flight calls get the call deadline to finish."""
+    """Serve until SIGTERM or Ctrl-C; calls in flight then get the shutdown grace (`GracefulStop`)."""
     check_auth_mode(settings)
     check_service(settings)
     check_port_free(settings.host, settings.port)
