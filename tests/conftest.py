@@ -14,6 +14,7 @@ Four harnesses, by what they put between the client and the server:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import platform
@@ -26,6 +27,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 import anyio
@@ -58,6 +60,16 @@ IN_MEMORY_MODE = PROTOCOL_MODES["2025-11-25"]
 Launch = Callable[..., AbstractAsyncContextManager[Client]]
 # What the suite scanned for the key, reported at the end of the run.
 SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
+
+
+def load_script(name: str) -> ModuleType:
+    """One of scripts/*.py as a module: the scripts are not a package, and their tests call their functions."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,7 +8,6 @@ The oracle for each link is its host's documented format, decoded with the stand
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from tests.conftest import load_script
 from twill_mcp.core.config import is_placeholder
 from twill_mcp.install import HOSTS, PLACEHOLDER_KEY, entry_for
 
@@ -27,12 +27,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    loader = importlib.util.spec_from_file_location("install_links", ROOT / "scripts" / "install_links.py")
-    assert loader is not None
-    assert loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    return module
+    return load_script("install_links")
 
 
 def readme_link(label: str) -> str:

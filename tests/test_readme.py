@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
+from tests.conftest import load_script
 from twill_mcp.core import errors
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
@@ -16,13 +16,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_tool_reference_is_the_one_generated_from_the_spec() -> None:
-    script = ROOT / "scripts" / "tool_reference.py"
-    loader = importlib.util.spec_from_file_location("tool_reference", script)
-    assert loader is not None
-    assert loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    assert module.reference(compile_spec(load_bundled_spec())) in README
+    assert load_script("tool_reference").reference(compile_spec(load_bundled_spec())) in README
 
 
 def test_every_error_code_of_ours_is_in_the_error_table() -> None:

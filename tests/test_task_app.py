@@ -6,7 +6,6 @@ without Apps see nothing else change, and that the shipped document is the one i
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from types import ModuleType
 import mcp_types as types
 import pytest
 
-from tests.conftest import Launch
+from tests.conftest import Launch, load_script
 from twill_mcp.server.build import mcp_tool
 from twill_mcp.server.task_app import task_app_html
 from twill_mcp.tools.catalog import all_tools
@@ -28,12 +27,7 @@ APP_TOOLS = {"create_task", "get_task", "wait_for_task"}
 
 
 def build_app() -> ModuleType:
-    loader = importlib.util.spec_from_file_location("build_app", ROOT / "scripts" / "build_app.py")
-    assert loader is not None
-    assert loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    return module
+    return load_script("build_app")
 
 
 @pytest.mark.anyio
