@@ -19,7 +19,7 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, SCANNED, call, error_of
+from tests.conftest import API_KEY, call, error_of, scan_log
 from tests.fake_twill import FakeTwill, Scripted
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_thread import MODERN, mcp_client
@@ -66,11 +66,7 @@ class Fleet:
         for process in self.processes:
             stop(process)
         for log in self.logs:
-            text = log.read_text(encoding="utf-8", errors="replace")
-            assert API_KEY not in text, f"a key leaked to {log}"
-            assert QUIET_KEY not in text, f"a key leaked to {log}"
-            SCANNED["logs"] += 1
-            SCANNED["log_bytes"] += len(text.encode())
+            scan_log(log, API_KEY, QUIET_KEY)
 
 
 @pytest.fixture

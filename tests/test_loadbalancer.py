@@ -25,7 +25,7 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, PROTOCOL_MODES, SCANNED, call
+from tests.conftest import API_KEY, PROTOCOL_MODES, call, scan_log
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_thread import MODERN, envelope, era_headers, mcp_client
 from twill_mcp.emulator import EmulatorServer, EmulatorState
@@ -153,10 +153,7 @@ def deployment(nginx: str, twill: EmulatorServer, tmp_path_factory: pytest.TempP
     finally:
         deployment.stop()
     for _, log in deployment.processes:
-        text = log.read_text(encoding="utf-8", errors="replace")
-        assert API_KEY not in text, f"API key leaked to {log}"
-        SCANNED["logs"] += 1
-        SCANNED["log_bytes"] += len(text.encode())
+        scan_log(log)
 
 
 def running_job(state: EmulatorState) -> str:

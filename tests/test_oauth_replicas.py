@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, SCANNED
+from tests.conftest import API_KEY, scan_log
 from tests.fake_twill import FakeTwill
 from tests.http_process import free_port, http_server_command, spawn, stop, wait_healthy
 from tests.http_thread import MODERN, envelope, era_headers
@@ -104,11 +104,7 @@ def replicas(twill: FakeTwill, shared_redis: Any, tmp_path_factory: pytest.TempP
     finally:
         deployment.stop()
     for _, log in deployment.processes:
-        text = log.read_text(encoding="utf-8", errors="replace")
-        for secret in (CONSENTED_KEY, SECRET):
-            assert secret not in text, f"a key or the secret leaked to {log}"
-        SCANNED["logs"] += 1
-        SCANNED["log_bytes"] += len(text.encode())
+        scan_log(log, CONSENTED_KEY, SECRET)
 
 
 @pytest.fixture
