@@ -102,7 +102,9 @@ def _minimal_http(port: int, *, hold: bool = False) -> None:
     import uvicorn
 
     app = minimal_server(hold).streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    # What `pip install mcp uvicorn` runs: asyncio's loop and h11 (uvicorn would take uvloop and httptools
+    # where they happen to be installed).
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", http="h11")
 
 
 class _FixedAnswers(asyncio.Protocol):

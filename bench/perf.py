@@ -48,6 +48,7 @@ import httpx2
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
+import http_compare
 import http_load
 import peers
 from startup import INITIALIZE, cpu_seconds
@@ -86,8 +87,8 @@ FULL = Sizes(
     rounds=3,
     sequential=200,
     burst=1000,
-    http_rounds=2,
-    http_seconds=4.0,
+    http_rounds=7,
+    http_seconds=2.5,
     long_calls=500,
     long_seconds=8,
     soak_calls=20_000,
@@ -96,8 +97,8 @@ QUICK = Sizes(
     rounds=2,
     sequential=100,
     burst=400,
-    http_rounds=1,
-    http_seconds=2.0,
+    http_rounds=3,
+    http_seconds=1.5,
     long_calls=500,
     long_seconds=5,
     soak_calls=2_000,
@@ -340,57 +341,41 @@ def wait_listening(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def run_http(origin: str, sizes: Sizes, log: Path, baseline: Path | None) -> list[dict[str, Any]]:
+HTTP_FLOOR = "minimal SDK server"
+
+
+def run_http(origin: str, sizes: Sizes, log: Path, baseline: Path | None, upstream_pid: int) -> dict[str, Any]:
     env = server_env(origin, DEMO_KEY)
-    servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+    targets: list[http_compare.Target] = []
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def started(name: str, process: subprocess.Popen[bytes], url: str, tool: str) -> None:
+        processes.append(process)
+        targets.append(http_compare.Target(name, url, process.pid, tool, peers.CANCEL))
+
     try:
-        for name, kind, tool in (("minimal SDK HTTP server", "minimal-http", "cancel_task"),):
+        for name, kind in ((HTTP_FLOOR, "minimal-http"),):
             port = http_load.free_port()
             process = spawn_http([sys.executable, PEERS, kind, str(port)], env, log)
-            servers[name] = (process, f"http://127.0.0.1:{port}/mcp", tool)
+            started(name, process, f"http://127.0.0.1:{port}/mcp", "cancel_task")
         process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"))
-        servers["twill-mcp --transport http"] = (process, url, "cancel_task")
+        started("twill-mcp --transport http", process, url, "cancel_task")
         if baseline is not None:
             process, url = http_load.serve(1, origin, log, ("--tools", "cancel_task"), cwd=baseline)
-            servers[f"twill-mcp @ {baseline.name}"] = (process, url, "cancel_task")
-        # FastMCP as it starts (with sessions), and stateless as twill-mcp and the minimal server run, which
-        # is what a round-robin load balancer needs: per request, a stateless server sets up what a session keeps.
-        for name, stateless in (("FastMCP HTTP app", "false"), ("FastMCP HTTP app, stateless", "true")):
-            port = http_load.free_port()
-            fastmcp_env = {**env, "FASTMCP_STATELESS_HTTP": stateless}
-            process = spawn_http([sys.executable, PEERS, "fastmcp-http", str(port)], fastmcp_env, log)
-            servers[name] = (process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
-        for process, url, _ in servers.values():
-            wait_listening(url, process)
-        samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for round_number in range(sizes.http_rounds):
-            print(f"HTTP round {round_number + 1}/{sizes.http_rounds}", file=sys.stderr)
-            for era, mode in HTTP_ERAS.items():
-                for name, (process, url, tool) in servers.items():
-                    cpu_before = cpu_seconds(process.pid) or 0.0
-                    row = anyio.run(http_load.load, url, mode, sizes.http_seconds, tool, peers.CANCEL)
-                    # Less swayed than calls/s by what else the 2 CPUs run (the client, other work).
-                    row["cpu_ms"] = ((cpu_seconds(process.pid) or 0.0) - cpu_before) * 1000 / row["answered"]
-                    samples.setdefault((name, era), []).append(row)
+            started(f"twill-mcp @ {baseline.name}", process, url, "cancel_task")
+        # Stateless, as twill-mcp and the minimal server run: what a round-robin load balancer needs.
+        port = http_load.free_port()
+        process = spawn_http(
+            [sys.executable, PEERS, "fastmcp-http", str(port)], {**env, "FASTMCP_STATELESS_HTTP": "true"}, log
+        )
+        started("FastMCP HTTP app, stateless", process, f"http://127.0.0.1:{port}/mcp", "cancelTask")
+        for process, target in zip(processes, targets, strict=True):
+            wait_listening(target.url, process)
+        return http_compare.compare(targets, HTTP_FLOOR, sizes.http_rounds, sizes.http_seconds, [upstream_pid])
     finally:
-        for process, _, _ in servers.values():
+        for process in processes:
             process.terminate()
             process.wait(timeout=60)
-    rows = []
-    for (name, era), runs in samples.items():
-        rows.append(
-            {
-                "server": name,
-                "era": era,
-                "calls": sum(r["calls"] for r in runs),
-                "errors": sum(r["errors"] for r in runs),
-                "calls_per_s": round(statistics.median(r["calls_per_s"] for r in runs), 1),
-                "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
-                "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
-                "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 2),
-            }
-        )
-    return rows
 
 
 def run_emulator(port: int, faults: bool) -> None:
@@ -591,23 +576,6 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:40} " + " ".join(cells))
 
 
-def print_http(rows: list[dict[str, Any]]) -> None:
-    floor = {row["era"]: row for row in rows if row["server"] == "minimal SDK HTTP server"}
-    print(f"\nHTTP, 1 worker, {IN_FLIGHT} calls in flight (medians over rounds)")
-    print(
-        f"{'server':30} {'era':>10} {'calls':>6} {'errors':>6} {'calls/s':>16} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'server CPU ms/call':>19}"
-    )
-    for row in rows:
-        ratio = row["calls_per_s"] / floor[row["era"]]["calls_per_s"]
-        rate = f"{row['calls_per_s']:.0f} ({ratio:.2f}x)"
-        cpu = f"{row['cpu_ms']:.2f} ({row['cpu_ms'] / floor[row['era']]['cpu_ms']:.2f}x)"
-        print(
-            f"{row['server']:30} {row['era']:>10} {row['calls']:>6} {row['errors']:>6} {rate:>16} "
-            f"{row['p50_ms']:>7} {row['p99_ms']:>7} {cpu:>19}"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~2 minutes)")
@@ -635,7 +603,7 @@ def main() -> None:
         if "stdio" in parts:
             figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
-            figures["http"] = run_http(origin, sizes, log, options.baseline)
+            figures["http"] = run_http(origin, sizes, log, options.baseline, upstream.pid)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
@@ -650,7 +618,7 @@ def main() -> None:
     if "stdio" in figures:
         print_stdio(figures["stdio"])
     if "http" in figures:
-        print_http(figures["http"])
+        http_compare.print_table(figures["http"], HTTP_FLOOR)
     for name, row in figures.get("long_calls", {}).items():
         if isinstance(row, dict):
             print(f"\nopen long calls, {name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
