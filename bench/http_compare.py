@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -206,10 +207,8 @@ def compare(
 def _cpu_of(pids: Sequence[int]) -> float:
     total = 0.0
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):
             total += cpu_seconds(pid)
-        except OSError:
-            pass
     return total
 
 
