@@ -39,8 +39,9 @@ from twill_mcp.tools.call import effects
 from twill_mcp.tools.composed import Tool
 from twill_mcp.transports.connections import connection_limits
 from twill_mcp.transports.draining import STOP_SIGNALS, InFlight, shutdown_grace, signal_name
+from twill_mcp.transports.exchange import SingleExchange
 from twill_mcp.transports.http_auth import InboundAuth, credentials_for
-from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals, RequestIds
+from twill_mcp.transports.http_middleware import CancelOnDisconnect, JsonRpcRefusals
 from twill_mcp.transports.oauth.routes import build_oauth
 from twill_mcp.upstream.budget import Budgets
 from twill_mcp.upstream.http import TwillHttp
@@ -126,24 +127,33 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 def build_app(settings: Settings, tools: Sequence[Tool], *, sandboxed: bool) -> ASGIApp:
-    """The whole HTTP service: the stop rule, auth, then the SDK's streamable HTTP app, plus `GET /healthz`."""
+    """The whole HTTP service: the stop rule, auth, tool calls in one exchange, then the SDK's streamable HTTP app
+    (everything else), plus `GET /healthz`."""
     oauth = build_oauth(settings) if settings.auth == "oauth" else None
     http = TwillHttp(settings)
     server = server_for(settings, tools, sandbox=sandboxed, credentials=credentials_for(settings), http=http)
     in_flight = InFlight(effects(tools))
     server.middleware.append(in_flight.middleware)
+    security = transport_security(settings)
     app = server.streamable_http_app(
         streamable_http_path=settings.path,
         json_response=settings.json_response,
         stateless_http=True,
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
-        transport_security=transport_security(settings),
+        transport_security=security,
         custom_starlette_routes=[
             Route(HEALTH_PATH, _healthz(http.budgets), methods=["GET"]),
             *(oauth.routes if oauth else []),
         ],
     )
-    checked = RequestIds(JsonRpcRefusals(app), MAX_REQUEST_BODY_BYTES)
+    checked = SingleExchange(
+        JsonRpcRefusals(app),
+        server,
+        path=settings.path,
+        max_body=MAX_REQUEST_BODY_BYTES,
+        json_response=settings.json_response,
+        security=security,
+    )
     open_paths = frozenset({HEALTH_PATH, *(oauth.open_paths if oauth else ())})
     service = InboundAuth(CancelOnDisconnect(checked), settings, open_paths=open_paths, oauth=oauth)
     return GracefulStop(service, in_flight, shutdown_grace(settings))

@@ -11,8 +11,6 @@ import anyio
 from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from twill_mcp.transports.eras import MODERN
-
 logger = logging.getLogger(__name__)
 
 
@@ -127,71 +125,3 @@ def _plain_refusal(start: Message) -> bool:
         return False
     content_type = dict(start.get("headers", [])).get(b"content-type", b"")
     return not content_type or content_type.startswith(b"text/plain")
-
-
-class RequestIds:
-    """A request whose `id` is neither a string nor an integer is answered 400 Invalid Request.
-
-    MCP requires one of the two (never null). The SDK's 2025-11-25 path, failing to read such a
-    message as a request, took it for a notification: `202 Accepted` and no answer ever, so the
-    client waited forever. The 2026-07-28 path refuses it itself, and is left to do so.
-    """
-
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self._app = app
-        self._max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or _modern(scope):
-            await self._app(scope, receive, send)
-            return
-        body, whole, pending = await _read_body(receive, self._max_body)
-        if whole and (problem := _bad_id(body)) is not None:
-            answer = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": problem}}
-            payload = json.dumps(answer).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-            await send({"type": "http.response.start", "status": HTTPStatus.BAD_REQUEST, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
-            return
-        # The app reads the request as it came: the body read so far in one piece, then the rest.
-        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": not whole}, *pending]
-
-        async def replayed() -> Message:
-            return replay.pop(0) if replay else await receive()
-
-        await self._app(scope, replayed, send)
-
-
-def _modern(scope: Scope) -> bool:
-    return any(name == b"mcp-protocol-version" and value == MODERN.encode() for name, value in scope["headers"])
-
-
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool, list[Message]]:
-    """The body read up to its end, or until it passes `limit` or the client goes: (body, whole, what ended it)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False, [message]
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True, []
-        if size > limit:
-            return b"".join(chunks), False, []  # the app reads the rest, and refuses it as too large
-
-
-def _bad_id(body: bytes) -> str | None:
-    """What is wrong with the request's id, or None when it is fine or not a request (the SDK judges the rest)."""
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or "method" not in message or "id" not in message:
-        return None
-    request_id = message["id"]
-    if isinstance(request_id, str) or (isinstance(request_id, int) and not isinstance(request_id, bool)):
-        return None
-    return f"A request's id must be a string or an integer, not {json.dumps(request_id)[:40]}."
