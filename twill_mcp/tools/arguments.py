@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from twill_mcp.core.errors import InvalidArguments
 from twill_mcp.spec import pathids
 from twill_mcp.spec.openapi import accepts
+from twill_mcp.tools.checks import SchemaCheck
 
 MAX_ARGUMENT_BYTES = 256 * 1024
 _TYPE_NAMES = {
@@ -108,8 +109,8 @@ class ArgumentChecker:
         self._not_given = NotGiven(schema)
 
     @functools.cached_property
-    def _validator(self) -> Validator:
-        return _validator_class()(self._schema)
+    def _check(self) -> SchemaCheck:
+        return SchemaCheck(self._schema, _validator_class()(self._schema))
 
     def check(self, arguments: Any) -> dict[str, Any]:
         """The arguments as a dict, or `InvalidArguments` naming every offending field."""
@@ -129,7 +130,7 @@ class ArgumentChecker:
                 hint="Send less data in one call.",
             )
         given = self._not_given.drop(arguments)
-        errors = sorted(self._validator.iter_errors(given), key=lambda e: (list(e.absolute_path), e.validator))
+        errors = sorted(self._check.errors(given), key=lambda e: (list(e.absolute_path), e.validator))
         if not errors:
             return given
         problems = list({json.dumps(p): p for e in errors for p in _problems(e)}.values())

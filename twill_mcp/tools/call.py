@@ -18,6 +18,7 @@ from twill_mcp.core.errors import BadUpstreamResponse, ToolCallError
 from twill_mcp.spec.compiler import CompiledTool
 from twill_mcp.tools.archives import ArchiveReader
 from twill_mcp.tools.arguments import ArgumentChecker
+from twill_mcp.tools.checks import SchemaCheck
 from twill_mcp.tools.composed import ComposedTool, Tool
 from twill_mcp.tools.events import EventStreamReader
 from twill_mcp.tools.responses import JsonReader, Success
@@ -28,7 +29,7 @@ from twill_mcp.upstream.outcomes import Effect, after_success, unknown_outcome
 from twill_mcp.upstream.request import prepare_request
 
 if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class ToolCall:
         return result
 
     @functools.cached_property
-    def _published(self) -> Validator | None:
+    def _published(self) -> SchemaCheck | None:
         """The outputSchema a client will check a success against, where no stricter check came before it.
 
         A strict tool's body was checked against the whole documented schema, and a composed tool's
@@ -144,12 +145,12 @@ class ToolCall:
             return None
         from jsonschema import Draft202012Validator
 
-        return Draft202012Validator(tool.output_schema)
+        return SchemaCheck(tool.output_schema, Draft202012Validator(tool.output_schema))
 
     def _check_published(self, result: types.CallToolResult) -> None:
         if self._published is None:
             return
-        error = next(iter(self._published.iter_errors(result.structured_content)), None)
+        error = next(iter(self._published.errors(result.structured_content)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             raise BadUpstreamResponse(

@@ -16,13 +16,14 @@ import mcp_types as types
 
 from twill_mcp.core.errors import BadUpstreamResponse
 from twill_mcp.spec.compiler import CompiledTool
+from twill_mcp.tools.checks import SchemaCheck
 from twill_mcp.upstream.answer import Answer, RawResponse
 from twill_mcp.upstream.decode import TooDeep
 from twill_mcp.upstream.failures import NO_JSON, describe_body, json_of, too_deep, too_large
 from twill_mcp.upstream.outcomes import Effect, after_success
 
 if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+    pass
 
 JSON = "application/json"
 
@@ -47,13 +48,13 @@ class JsonReader:
         self._checked = tool.success_schema if tool.strict_response else None
 
     @functools.cached_property
-    def _validator(self) -> Validator | None:
+    def _check(self) -> SchemaCheck | None:
         # Made at the first answer, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
         if self._checked is None:
             return None
         from jsonschema import Draft202012Validator
 
-        return Draft202012Validator(self._checked)
+        return SchemaCheck(self._checked, Draft202012Validator(self._checked))
 
     async def success(self, answer: Answer) -> Success:
         return Success(self.body(await answer.read()))
@@ -78,8 +79,8 @@ class JsonReader:
                 status=raw.status,
                 hint=after_success(raw.status, self._effect, "It looks like a proxy or outage page, not Twill's API."),
             )
-        if self._validator is not None:
-            error = next(iter(sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))), None)
+        if self._check is not None:
+            error = next(iter(sorted(self._check.errors(body), key=lambda e: list(e.absolute_path))), None)
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(root)"
                 raise BadUpstreamResponse(
