@@ -149,6 +149,24 @@ async def load(target: Target, era: str, seconds: float) -> Cell:
     )
 
 
+KEYS = ("calls_per_s", "p50_ms", "p99_ms", "cpu_ms")
+
+
+def ratios(row: Mapping[str, Any], base: Mapping[str, Sequence[float]]) -> dict[str, dict[str, float]]:
+    """`row`'s figures over `base`'s, round by round (the same round ran both), as their median and spread."""
+    return {
+        f"{key}_ratio": spread([mine / theirs for mine, theirs in zip(row[f"{key}_rounds"], base[key], strict=True)])
+        for key in KEYS
+    }
+
+
+def versus(figures: Mapping[str, Any], server: str, other: str, era: str) -> dict[str, dict[str, float]]:
+    """`server`'s per-round ratios to `other`'s in `era`."""
+    rows = {(row["server"], row["era"]): row for row in figures["rows"]}
+    theirs = rows[(other, era)]
+    return ratios(rows[(server, era)], {key: theirs[f"{key}_rounds"] for key in KEYS})
+
+
 def spread(values: Sequence[float]) -> dict[str, float]:
     """Median and interquartile range (the middle half of the rounds) of per-round values."""
     ordered = sorted(values)
@@ -188,10 +206,10 @@ def compare(
             "errors": sum(cell.errors for cell in runs),
             "first_error": next((cell.first_error for cell in runs if cell.first_error), ""),
         }
-        for key in ("calls_per_s", "p50_ms", "p99_ms", "cpu_ms"):
+        for key in KEYS:
             row[key] = statistics.median(getattr(cell, key) for cell in runs)
-            ratios = [getattr(cell, key) / getattr(base, key) for cell, base in zip(runs, floor_runs, strict=True)]
-            row[f"{key}_ratio"] = spread(ratios)
+            row[f"{key}_rounds"] = [getattr(cell, key) for cell in runs]
+        row.update(ratios(row, {key: [getattr(cell, key) for cell in floor_runs] for key in KEYS}))
         rows.append(row)
     return {
         "pinned": pinned,

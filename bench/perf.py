@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import http_compare
 import http_load
 import peers
+import startup
 from startup import INITIALIZE, cpu_seconds
 
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, FaultPlan, seed_demo
@@ -81,6 +82,7 @@ class Sizes:
     long_calls: int
     long_seconds: float
     soak_calls: int
+    startup_runs: int = 7
 
 
 FULL = Sizes(
@@ -102,6 +104,7 @@ QUICK = Sizes(
     long_calls=500,
     long_seconds=5,
     soak_calls=2_000,
+    startup_runs=3,
 )
 
 
@@ -576,15 +579,86 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:40} " + " ".join(cells))
 
 
+PARTS = ("stdio", "startup", "http", "long", "soak")
+TWILL_HTTP = "twill-mcp --transport http"
+FASTMCP_HTTP = "FastMCP HTTP app, stateless"
+TWILL_STDIO = "twill-mcp --tools cancel_task"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One target of issue 22: a ratio that must stay at or above (`at_least`) or at or below a bound."""
+
+    what: str
+    bound: float
+    at_least: bool
+
+    def verdict(self, value: float) -> dict[str, Any]:
+        met = value >= self.bound if self.at_least else value <= self.bound
+        return {
+            "target": self.what,
+            "value": round(value, 3),
+            "bound": self.bound,
+            "at_least": self.at_least,
+            "met": met,
+        }
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target this run can judge, each with the figure it is judged on."""
+    verdicts: list[dict[str, Any]] = []
+    if "http" in figures:
+        for era in http_compare.ERAS:
+            floor = http_compare.versus(figures["http"], TWILL_HTTP, HTTP_FLOOR, era)
+            fastmcp = http_compare.versus(figures["http"], TWILL_HTTP, FASTMCP_HTTP, era)
+            verdicts += [
+                Goal(f"HTTP {era}: calls/s vs the minimal server", 1.15, True).verdict(
+                    floor["calls_per_s_ratio"]["median"]
+                ),
+                Goal(f"HTTP {era}: calls/s vs FastMCP", 1.4, True).verdict(fastmcp["calls_per_s_ratio"]["median"]),
+                Goal(f"HTTP {era}: server CPU per call vs the minimal server", 0.9, False).verdict(
+                    floor["cpu_ms_ratio"]["median"]
+                ),
+                Goal(f"HTTP {era}: p99 vs the minimal server", 1.0, False).verdict(floor["p99_ms_ratio"]["median"]),
+            ]
+    if "startup" in figures:
+        mine, floor_start = figures["startup"]["twill-mcp"], figures["startup"]["minimal low-level SDK server"]
+        for request, cells in mine.items():
+            for cache in ("cold", "warm"):
+                goal = Goal(f"stdio start, {cache}, {request}: vs the minimal server", 1.05, False)
+                verdicts.append(goal.verdict(cells[cache] / floor_start[request][cache]))
+    if "stdio" in figures:
+        mine, floor_stdio = figures["stdio"][TWILL_STDIO], figures["stdio"][FLOOR]
+        verdicts += [
+            Goal("stdio p50 per call vs the minimal server", 0.95, False).verdict(
+                mine["p50_ms"] / floor_stdio["p50_ms"]
+            ),
+            Goal("stdio calls/s vs the minimal server", 1.15, True).verdict(
+                mine["calls_per_s"] / floor_stdio["calls_per_s"]
+            ),
+        ]
+    return verdicts
+
+
+def print_targets(verdicts: list[dict[str, Any]]) -> None:
+    if not verdicts:
+        return
+    print("\ntargets")
+    for verdict in verdicts:
+        sign = ">=" if verdict["at_least"] else "<="
+        mark = "met" if verdict["met"] else "MISSED"
+        print(f"  {verdict['target']:72} {verdict['value']:>6.2f}x  ({sign} {verdict['bound']})  {mark}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~2 minutes)")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
     parser.add_argument("--baseline", type=Path, help="also run twill-mcp from this checkout (before/after)")
-    parser.add_argument("--only", choices=("stdio", "http", "long", "soak"), action="append", help="run these parts")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run these parts")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
-    parts = options.only or ["stdio", "http", "long", "soak"]
+    parts = options.only or list(PARTS)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"twill-mcp-perf-{os.getpid()}.log"
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -607,6 +681,9 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
+    if "startup" in parts:
+        print("stdio start-up, cold and warm", file=sys.stderr)
+        figures["startup"] = startup.main(sizes.startup_runs)
     if "long" in parts:
         print("long calls", file=sys.stderr)
         figures["long_calls"] = run_long_calls(sizes, log)
@@ -624,6 +701,11 @@ def main() -> None:
             print(f"\nopen long calls, {name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
     if "soak" in figures:
         print("\nsoak: " + ", ".join(f"{key} {value}" for key, value in figures["soak"].items()))
+    if "startup" in figures:
+        print()
+        startup.print_table(figures["startup"], sizes.startup_runs)
+    figures["targets"] = targets(figures)
+    print_targets(figures["targets"])
     print(json.dumps(figures))
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2) + "\n")
