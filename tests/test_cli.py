@@ -12,6 +12,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.conftest import SERVER_COMMAND
+from twill_mcp import cli
 from twill_mcp.emulator import DEMO_KEY
 
 pytestmark = pytest.mark.slow
@@ -94,3 +95,19 @@ def test_the_sandbox_can_start_empty_and_without_a_rate_limit() -> None:
     assert sandbox.demo_tasks == []
     assert {answer.status_code for answer in answers} == {200}
     assert answers[0].json()["tasks"] == []
+
+
+def test_no_arguments_mean_what_the_parser_makes_of_none() -> None:
+    from twill_mcp import commandline
+
+    assert vars(cli.parse_args([])) == vars(commandline.parse_args([]))
+
+
+def test_serving_with_no_arguments_imports_neither_argparse_nor_the_other_commands() -> None:
+    # A host starts the server with no arguments and waits for its first answer: what it need not load, it must not.
+    probe = (
+        "import sys; from twill_mcp import cli; cli.parse_args([]); print(sorted(m for m in sys.modules if m in {0}))"
+    )
+    unwanted = {"argparse", "twill_mcp.commandline", "twill_mcp.doctor", "twill_mcp.install", "twill_mcp.terminal"}
+    done = subprocess.run([sys.executable, "-c", probe.format(unwanted)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
