@@ -48,6 +48,7 @@ import httpx2
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
+import features
 import http_compare
 import http_load
 import peers
@@ -69,6 +70,7 @@ STDIO_SERVERS: dict[str, tuple[list[str], str]] = {
 FLOOR = "minimal low-level SDK server"
 IMPORT_MCP = [sys.executable, "-c", "import mcp"]
 HTTP_ERAS = {"2026-07-28": "2026-07-28", "2025-11-25": "legacy"}
+PARTS = ("stdio", "http", "features", "long", "soak")
 
 
 @dataclass(frozen=True)
@@ -581,10 +583,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~2 minutes)")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
     parser.add_argument("--baseline", type=Path, help="also run twill-mcp from this checkout (before/after)")
-    parser.add_argument("--only", choices=("stdio", "http", "long", "soak"), action="append", help="run these parts")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run these parts")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
-    parts = options.only or ["stdio", "http", "long", "soak"]
+    parts = options.only or list(PARTS)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"twill-mcp-perf-{os.getpid()}.log"
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -604,6 +606,9 @@ def main() -> None:
             figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
             figures["http"] = run_http(origin, sizes, log, options.baseline, upstream.pid)
+        if "features" in parts:
+            scale = features.QUICK if options.quick else features.FULL
+            figures["features"] = features.run_features(scale, origin, upstream.pid, log)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
@@ -624,6 +629,8 @@ def main() -> None:
             print(f"\nopen long calls, {name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
     if "soak" in figures:
         print("\nsoak: " + ", ".join(f"{key} {value}" for key, value in figures["soak"].items()))
+    if "features" in figures:
+        features.print_features(figures["features"])
     print(json.dumps(figures))
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2) + "\n")
