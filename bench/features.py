@@ -1,15 +1,16 @@
 """The new features, priced: `--auth oauth`, the shared Redis budget, Prometheus metrics and OpenTelemetry
 tracing, each as a row with what was measured, its target, and PASS or FAIL (bench/perf.py `--only features`).
 
-Three kinds of measurement, each bounded by its sizes (full ~65 s, --quick ~30 s on 2 cores):
+Three kinds of measurement, each bounded by its sizes (full ~70 s, --quick ~30 s on 2 cores):
 
 - **Over HTTP**, the deployed shape: `twill-mcp --transport http` with the env key, the same with `--auth oauth`
-  and every request bearing an access token, and the env key with the budget in Redis; one worker each, the
+  and every request bearing an access token, the env key with the budget in Redis, and the env key again (two
+  processes of the same code differ too: the noise floor the other differences must clear); one worker each, the
   2026-07-28 era, against bench/peers.py's fixed-answer upstream. First interleaved rounds with 32 calls in
   flight (bench/http_compare.py's raw driver; each server pinned alone on its core, each round starting with
-  another server): CPU per call from /proc, per-round ratios to the env key. Then calls one at a time, the
-  servers in a fresh order every round, each call's CPU from /proc schedstat (nanoseconds): per-call
-  differences, with Redis's own counters over them (round trips, commands, redis-server CPU per call).
+  another server): CPU per call from /proc, per-round ratios to the env key. Then calls one at a time to the
+  Redis-budget server, with Redis's own counters read around them: round trips, commands and redis-server CPU
+  per call.
   Every server keeps the same rate budget (RATE_LIMIT a minute: on, never waiting), so the one difference
   between the env-key and the Redis server is where the budget is kept.
 - **In-process**, one client and one server per setup in this process, calls interleaved call by call in a
@@ -57,12 +58,14 @@ import mcp.server._otel as server_otel
 from mcp import Client
 from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.runner import _apply_middleware
+from mcp.shared._otel import otel_span as shipped_otel_span
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import INVALID_SPAN, SpanKind, get_current_span
 from pydantic import SecretStr
 from starlette.datastructures import Headers
+from starlette.types import Message, Receive, Scope, Send
 
 # tests/real_redis.py starts redis-server as the tests do.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,16 +108,16 @@ class FeatureSizes:
     token_batches: int
     http_rounds: int
     http_seconds: float
-    sequential_calls: int
+    counted_calls: int
     inprocess_calls: int
     micro_batches: int
 
 
 FULL = FeatureSizes(
-    token_batches=200, http_rounds=8, http_seconds=1.0, sequential_calls=400, inprocess_calls=600, micro_batches=40
+    token_batches=200, http_rounds=8, http_seconds=1.0, counted_calls=300, inprocess_calls=600, micro_batches=40
 )
 QUICK = FeatureSizes(
-    token_batches=50, http_rounds=3, http_seconds=0.75, sequential_calls=150, inprocess_calls=200, micro_batches=10
+    token_batches=50, http_rounds=3, http_seconds=0.75, counted_calls=100, inprocess_calls=200, micro_batches=10
 )
 
 
@@ -172,8 +175,16 @@ def redis_counters(redis: RedisServer) -> dict[str, float]:
 # -- the token check, directly -----------------------------------------------------------------------------
 
 
-async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
     """What InboundAuth lets a request through to, here: nothing, so only the check is timed."""
+
+
+async def _receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: Message) -> None:
+    raise AssertionError(f"InboundAuth answered by itself: {message}")
 
 
 async def token_check_us(settings: Settings, batches: int) -> dict[str, float]:
@@ -185,13 +196,13 @@ async def token_check_us(settings: Settings, batches: int) -> dict[str, float]:
     raw = [(b"authorization", f"Bearer {access}".encode())]
     scope: dict[str, Any] = {"type": "http", "path": settings.path, "headers": raw}
     headers = Headers(raw=raw)
-    await inbound(scope, _no_app, _no_app)
+    await inbound(scope, _receive, _send)
     assert CALLER_KEY in scope, "the access token was refused"  # and warm: the ciphers, the store's connection
     whole, parsed, checked = [], [], []
     for _ in range(batches):
         started = time.thread_time_ns()
         for _ in range(TOKEN_BATCH):
-            await inbound(scope, _no_app, _no_app)
+            await inbound(scope, _receive, _send)
         middle = time.thread_time_ns()
         for _ in range(TOKEN_BATCH):
             bearer(headers)
@@ -231,12 +242,18 @@ class HttpServer:
     target: http_compare.Target
 
 
+HTTP_FLOOR = "env key again (the noise floor)"
+
+
 def start_servers(origin: str, log: Path, redis: RedisServer | None) -> list[HttpServer]:
-    """The env-key server (first: the others' ratios are to it), the OAuth one, and the Redis-budget one."""
+    """The env-key server (first: the others' ratios are to it), another like it, the OAuth one, and the
+    Redis-budget one (last: its calls are the ones counted in Redis)."""
     budget = {"TWILL_MCP_RATE_LIMIT": str(RATE_LIMIT)}
     oauth_env_, headers = oauth_serving()
     plans: list[tuple[str, tuple[str, ...], dict[str, str], dict[str, str]]] = [
         ("env key", (), budget, {}),
+        # Two processes running the same code differ by a few percent here: what the other rows must exceed.
+        (HTTP_FLOOR, (), budget, {}),
         ("OAuth access token", ("--auth", "oauth"), {**budget, **oauth_env_}, headers),
     ]
     if redis is not None:
@@ -292,8 +309,7 @@ def run_http(
         wall = time.monotonic() - wall_before
         machine = (http_compare.machine_busy_seconds() - busy_before) - (cpu_of(watched) - own_before)
         foreign = machine / (wall * (os.cpu_count() or 1))
-        print("features: HTTP, one call at a time", file=sys.stderr)
-        sequential, counted = one_at_a_time(servers, redis, sizes.sequential_calls)
+        counted = count_redis(servers[-1], redis, sizes.counted_calls) if redis is not None else None
     finally:
         stop_servers(servers)
         if affinity is not None:
@@ -309,7 +325,6 @@ def run_http(
             "first_error": next((cell.first_error for cell in runs if cell.first_error), ""),
             "cpu_ratio": http_compare.spread([c.cpu_ms / b.cpu_ms for c, b in zip(runs, base, strict=True)]),
             "cpu_delta_us": spread_of([(c.cpu_ms - b.cpu_ms) * 1000 for c, b in zip(runs, base, strict=True)]),
-            "one_at_a_time": sequential[name],
         }
     return {
         "era": ERA,
@@ -320,7 +335,6 @@ def run_http(
         "foreign_cpu_share": round(foreign, 3),
         "reliable": pinned and foreign <= http_compare.FOREIGN_CPU_LIMIT,
         "servers": rows,
-        "sequential_calls": sizes.sequential_calls,
         "redis_counted": counted,
     }
 
@@ -333,75 +347,40 @@ def cpu_of(pids: Sequence[int]) -> float:
     return total
 
 
-def on_cpu_ns(pid: int) -> int:
-    """Nanoseconds every thread of `pid` has run (/proc schedstat): precise enough to price one call."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            total += int((task / "schedstat").read_text().split()[0])
-    return total
+def count_redis(server: HttpServer, redis: RedisServer, calls: int) -> dict[str, Any]:
+    """`calls` calls one at a time to the Redis-budget server, Redis's counters read before and after.
 
-
-def one_at_a_time(
-    servers: Sequence[HttpServer], redis: RedisServer | None, calls: int
-) -> tuple[dict[str, dict[str, float]], dict[str, Any] | None]:
-    """`calls` calls to each server, one at a time, servers in a fresh order every round: each server's CPU per
-    call (the time its threads ran between the ends of two of its calls, so nothing a call leaves behind is lost)
-    and its median difference to the env-key server's in the same round; and Redis's counters over the lot.
-
-    Only the last server uses Redis. A round trip is a reply Redis wrote (`total_writes_processed`): a script or
-    a pipeline is one, however many commands it runs. The INFO that reads the counters is one of them, taken off.
+    A round trip is a reply Redis wrote (`total_writes_processed`): a script or a pipeline is one, however many
+    commands it runs. The INFO that reads the counters is one of them, and is taken off.
     """
-    shuffle = random.Random(SEED).shuffle
-    order = list(servers)
-    spent: dict[str, list[float]] = {server.name: [] for server in servers}
     with httpx2.Client(timeout=30) as client:
 
-        def call(server: HttpServer, number: int) -> None:
+        def call(number: int) -> None:
             headers, body = http_compare.call_request(ERA, number, TOOL, ARGUMENTS)
-            response = client.post(server.target.url, content=body, headers={**headers, **server.target.headers})
-            answer = (
-                http_compare.answer_of(response) if response.status_code == 200 else {"status": response.status_code}
-            )
+            response = client.post(server.target.url, content=body, headers=headers)
+            answer: dict[str, Any] = {"status": response.status_code}
+            if response.is_success:
+                answer = http_compare.answer_of(response)
             if "result" not in answer or answer["result"].get("isError"):
                 raise RuntimeError(f"{server.name}: {answer}")
 
-        for server in servers:  # warm: connections, the script loaded into Redis
-            for number in range(20):
-                call(server, number)
-        kept = health(servers[-1].target.url).get("rateBudget") if redis is not None else None
-        last = {server.name: on_cpu_ns(server.process.pid) for server in servers}
-        before = redis_counters(redis) if redis is not None else {}
+        call(0)  # a connection of its own, in this client's pool and in the server's
+        kept = health(server.target.url).get("rateBudget")
+        before = redis_counters(redis)
         for number in range(calls):
-            shuffle(order)
-            for server in order:
-                call(server, number)
-                now = on_cpu_ns(server.process.pid)
-                spent[server.name].append((now - last[server.name]) / 1000)
-                last[server.name] = now
-        after = redis_counters(redis) if redis is not None else {}
-    base = spent[servers[0].name]
-    sequential = {
-        name: {
-            "cpu_us": statistics.median(times),
-            "cpu_delta_us": spread_of([t - b for t, b in zip(times, base, strict=True)]),
-        }
-        for name, times in spent.items()
-    }
-    if redis is None:
-        return sequential, None
+            call(number)
+        after = redis_counters(redis)
     delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
     round_trips = delta.pop("total_writes_processed") - 1
     delta.pop("total_reads_processed", None)
     cpu = delta.pop("used_cpu_user", 0.0) + delta.pop("used_cpu_sys", 0.0)
-    counted = {
+    return {
         "calls": calls,
         "rate_budget": kept,
         "round_trips_per_call": round_trips / calls,
         "commands_per_call": {name: count / calls for name, count in sorted(delta.items()) if count},
         "redis_cpu_us_per_call": cpu / calls * 1e6,
     }
-    return sequential, counted
 
 
 # -- in-process, interleaved call by call ------------------------------------------------------------------
@@ -444,6 +423,13 @@ def sdk_otel_span(tracer: trace.Tracer) -> Callable[..., contextlib.AbstractCont
             yield span
 
     return otel_span
+
+
+def use_tracers(tracer: Any, otel_span: Callable[..., Any]) -> None:
+    """What the next call's server side traces with: twill-mcp's attempt spans, and the MCP SDK's middleware, which
+    looks `otel_span` up in its module's globals for every message (so that is where it is swapped)."""
+    upstream_http._TRACER = tracer
+    vars(server_otel)["otel_span"] = otel_span
 
 
 Tracing = Literal["off", "on", "none"]
@@ -514,11 +500,11 @@ async def clients(origin: str, redis: RedisServer | None) -> AsyncIterator[dict[
 async def interleaved(origin: str, redis: RedisServer | None, calls: int) -> dict[str, Any]:
     sdk = TracerProvider()
     sdk.add_span_processor(BatchSpanProcessor(Dropped()))
-    shipped = (upstream_http._TRACER, server_otel.otel_span)
+    shipped = (upstream_http._TRACER, shipped_otel_span)
     tracers: dict[Tracing, tuple[Any, Any]] = {
         "off": shipped,
         "on": (sdk.get_tracer("twill_mcp", __version__), sdk_otel_span(sdk.get_tracer("mcp-python-sdk"))),
-        "none": (NullTracer(), server_otel.otel_span),
+        "none": (NullTracer(), shipped_otel_span),
     }
     prometheus, off = metrics.PrometheusRecorder(), metrics.Recorder()
     tape = Tape()
@@ -539,7 +525,7 @@ async def interleaved(origin: str, redis: RedisServer | None, calls: int) -> dic
                 shuffle(order)
                 for setup in order:
                     metrics.record(prometheus if setup.metrics else off)
-                    upstream_http._TRACER, server_otel.otel_span = tracers[setup.tracing]
+                    use_tracers(*tracers[setup.tracing])
                     started, began = time.thread_time_ns(), time.perf_counter_ns()
                     result = await connected[setup].call_tool(TOOL, ARGUMENTS)
                     # Work the call scheduled but did not wait for is still its own.
@@ -552,7 +538,7 @@ async def interleaved(origin: str, redis: RedisServer | None, calls: int) -> dic
             other_threads = (time.process_time_ns() - process_before) - (time.thread_time_ns() - thread_before)
     finally:
         metrics.record(metrics.Recorder())
-        upstream_http._TRACER, server_otel.otel_span = shipped
+        use_tracers(*shipped)
         sdk.shutdown()
     base = cpu[DEFAULT]
     setups: dict[str, Any] = {}
@@ -647,10 +633,9 @@ def middleware_span_us(batches: int) -> float:
         request_id=1,
         meta=meta,
     )
-    result = object()
 
-    async def handler(_: Any) -> object:
-        return result
+    async def handler(_: Any) -> None:
+        return None
 
     async def around(rounds: int) -> None:
         for _ in range(rounds):
@@ -703,23 +688,24 @@ class Row:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-ONE_AT_A_TIME = (
-    "{calls} calls one at a time to each, servers in a fresh order every round, each call's CPU from /proc "
-    "schedstat, median of per-round differences ± its standard error; "
-)
 IN_FLIGHT = (
-    "and {rounds} interleaved rounds of {seconds:g} s with {in_flight} calls in flight, CPU from /proc stat, "
+    "{rounds} interleaved rounds of {seconds:g} s with {in_flight} calls in flight, the server's CPU from /proc, "
     "median of per-round differences and ratios [interquartile range]"
 )
 
 
+SHARES = (
+    "Judged on the larger of the two figures, as a share of the env-key server's CPU per call over HTTP with 32 in "
+    "flight, measured in the same run"
+)
+
+
 def server_cpu(row: Mapping[str, Any], base: Mapping[str, Any]) -> str:
-    """One server's CPU per call against the env-key server's: one at a time, then under load."""
-    alone, ratio = row["one_at_a_time"]["cpu_delta_us"], row["cpu_ratio"]
+    """One server's CPU per call against the env-key server's."""
+    ratio = row["cpu_ratio"]
     return (
-        f"one at a time {alone['median']:+.0f} ± {alone['se']:.0f} µs of {base['one_at_a_time']['cpu_us']:.0f}; "
-        f"{http_compare.IN_FLIGHT} in flight {row['cpu_delta_us']['median']:+.0f} µs "
-        f"({ratio['median']:.3f}x [{ratio['q1']:.3f}-{ratio['q3']:.3f}] of {base['cpu_ms'] * 1000:.0f})"
+        f"{row['cpu_delta_us']['median']:+.0f} µs server CPU per call "
+        f"({ratio['median']:.3f}x [{ratio['q1']:.3f}-{ratio['q3']:.3f}] of {base['cpu_ms'] * 1000:.0f} µs)"
     )
 
 
@@ -738,8 +724,8 @@ def end_to_end(inprocess: Mapping[str, Any], setup: Setup) -> str:
 def build_rows(figures: Mapping[str, Any]) -> list[Row]:
     tokens, http, inprocess, direct = figures["tokens"], figures["http"], figures["inprocess"], figures["direct"]
     servers = http["servers"]
-    # Shares are of the env-key server's CPU per call over HTTP: the lower of its two figures, the stricter share.
-    call_ms = min(servers["env key"]["cpu_ms"], servers["env key"]["one_at_a_time"]["cpu_us"] / 1000)
+    # Shares are of a whole call's server CPU: the env-key server's over HTTP.
+    call_ms = servers["env key"]["cpu_ms"]
     rows = []
     for store, label in (("memory", "in this process"), ("redis", "in Redis")):
         check = tokens.get(store)
@@ -770,9 +756,8 @@ def build_rows(figures: Mapping[str, Any]) -> list[Row]:
             "FAIL" if oauth["errors"] else "info",
             "server CPU per tools/call of twill-mcp --auth oauth, every request bearing an access token, vs the env "
             f"key (no Authorization header), {http['era']}: "
-            + ONE_AT_A_TIME.format(calls=http["sequential_calls"])
             + IN_FLIGHT.format(rounds=http["rounds"], seconds=http["seconds_per_cell"], in_flight=http["in_flight"]),
-            oauth["one_at_a_time"]["cpu_delta_us"]["median"],
+            oauth["cpu_delta_us"]["median"],
         )
     )
     counted = http["redis_counted"]
@@ -806,42 +791,52 @@ def build_rows(figures: Mapping[str, Any]) -> list[Row]:
                 "FAIL" if redis_row["errors"] else "info",
                 f"the env-key server with TWILL_MCP_REDIS_URL vs without (the same budget, {RATE_LIMIT:,} a minute, "
                 "kept per process), as the OAuth row: "
-                + ONE_AT_A_TIME.format(calls=http["sequential_calls"])
                 + IN_FLIGHT.format(rounds=http["rounds"], seconds=http["seconds_per_cell"], in_flight=http["in_flight"])
-                + "; redis-server's CPU per call from INFO cpu over the calls one at a time; SharedBudgets.acquire "
+                + "; redis-server's CPU per call from INFO cpu over the counted calls; SharedBudgets.acquire "
                 "alone in this process, medians; in-process, the budget in Redis vs the default, calls interleaved",
-                redis_row["one_at_a_time"]["cpu_delta_us"]["median"],
+                redis_row["cpu_delta_us"]["median"],
             )
         )
-    metrics_share = share(direct["metrics_us"], call_ms)
+    setups = inprocess["setups"]
+    # Judged on the larger of the two: a tight loop keeps its code and data in cache, which a call does not
+    # (the recorder's calls cost several times more inside a call than replayed); the end-to-end figure has the
+    # machine's noise in it, its standard error shown.
+    metrics_e2e = setups[METRICS_ON.name]["cpu_delta_us"]
+    metrics_us = max(direct["metrics_us"], metrics_e2e["median"])
     rows.append(
         Row(
             "metrics on vs off",
-            f"{direct['metrics_us']:.1f} µs per call = {metrics_share:.2%} of {call_ms:.3f} ms; "
-            + end_to_end(inprocess, METRICS_ON),
+            f"{metrics_us:.1f} µs per call = {share(metrics_us, call_ms):.2%} of {call_ms * 1000:.0f} µs "
+            f"(in-process end to end {metrics_e2e['median']:+.1f} ± {metrics_e2e['se']:.1f}, "
+            f"replayed {direct['metrics_us']:.1f})",
             f"≤ {SHARE_LIMIT:.0%}",
-            verdict(metrics_share <= SHARE_LIMIT),
-            f"the {len(inprocess['tape'])} recorder calls one get_task makes ("
+            verdict(share(metrics_us, call_ms) <= SHARE_LIMIT),
+            "in-process, calls interleaved with the default's, PrometheusRecorder installed for this setup's "
+            f"calls; and the {len(inprocess['tape'])} reports one get_task makes ("
             + ", ".join(name for name, _ in inprocess["tape"])
-            + ") replayed into PrometheusRecorder vs the no-op Recorder, thread CPU, median of batches; "
-            "as a share of the env-key server's CPU per call over HTTP",
-            metrics_share,
+            + ") replayed in a loop into PrometheusRecorder vs the no-op Recorder, thread CPU, median of batches. "
+            + SHARES,
+            share(metrics_us, call_ms),
         )
     )
-    off_us = direct["middleware_span_us"] + direct["attempt_span_us"]
-    off_share = share(off_us, call_ms)
+    no_spans = setups[NO_SPANS.name]["cpu_delta_us"]
+    replayed = direct["middleware_span_us"] + direct["attempt_span_us"]
+    # The default costs more than the setup without span code: its difference to that setup is the negative.
+    off_us = max(replayed, -no_spans["median"])
     rows.append(
         Row(
             "tracing off (API only) vs no span code",
-            f"{off_us:.1f} µs per call = {off_share:.2%} (SDK middleware {direct['middleware_span_us']:.1f}, "
-            f"twill-mcp's attempt span {direct['attempt_span_us']:.1f}); " + end_to_end(inprocess, NO_SPANS),
+            f"{off_us:.1f} µs per call = {share(off_us, call_ms):.2%} (in-process end to end "
+            f"{-no_spans['median']:+.1f} ± {no_spans['se']:.1f}, replayed {replayed:.1f}: the SDK's middleware "
+            f"{direct['middleware_span_us']:.1f}, twill-mcp's attempt span {direct['attempt_span_us']:.1f})",
             f"≤ {SHARE_LIMIT:.0%}",
-            verdict(off_share <= SHARE_LIMIT),
-            "with no SDK configured: the MCP SDK's OpenTelemetryMiddleware around a 2026-07-28 tools/call vs the "
-            "handler alone, plus one attempt's span code in TwillHttp.exchange (the module's proxy tracer) vs an "
-            "empty loop; thread CPU, median of batches. The in-process figure is the default's CPU minus that of "
-            "a server without the middleware and with a null tracer, so its sign is the other way round",
-            off_share,
+            verdict(share(off_us, call_ms) <= SHARE_LIMIT),
+            "with no SDK configured, so the API's no-op tracer: in-process, the default vs a server without the MCP "
+            "SDK's OpenTelemetryMiddleware and with a tracer whose span is a null context for twill-mcp's attempt "
+            "(what is left of exchange's span code then is a few attribute calls on the invalid span); and, "
+            "replayed in loops, the middleware around a 2026-07-28 tools/call as the SDK's runner composes it vs "
+            "the handler alone, plus one attempt's span code in TwillHttp.exchange vs an empty loop. " + SHARES,
+            share(off_us, call_ms),
         )
     )
     traced = inprocess["setups"].get(TRACING_ON.name)
@@ -880,7 +875,13 @@ def run_features(sizes: FeatureSizes, origin: str, upstream_pid: int, log: Path)
         figures["tokens"] = run_token_checks(sizes, redis)
         figures["http"] = run_http(origin, upstream_pid, log, sizes, redis)
         print("features: in-process, interleaved", file=sys.stderr)
+        watched = [os.getpid(), upstream_pid, *([redis.process.pid] if redis and redis.process else [])]
+        busy, own, wall = http_compare.machine_busy_seconds(), cpu_of(watched), time.monotonic()
         figures["inprocess"] = anyio.run(interleaved, origin, redis, sizes.inprocess_calls)
+        foreign = (http_compare.machine_busy_seconds() - busy) - (cpu_of(watched) - own)
+        figures["inprocess"]["foreign_cpu_share"] = round(
+            foreign / ((time.monotonic() - wall) * (os.cpu_count() or 1)), 3
+        )
         print("features: direct", file=sys.stderr)
         figures["direct"] = {
             "metrics_us": metrics_us(figures["inprocess"]["tape"], sizes.micro_batches),
@@ -897,15 +898,21 @@ def run_features(sizes: FeatureSizes, origin: str, upstream_pid: int, log: Path)
 
 def print_features(figures: Mapping[str, Any]) -> None:
     http = figures["http"]
-    floor = figures["inprocess"]["setups"][NOISE_FLOOR.name]["cpu_delta_us"]
+    inprocess = figures["inprocess"]
+    floor = inprocess["setups"][NOISE_FLOOR.name]["cpu_delta_us"]
+    aa = http["servers"][HTTP_FLOOR]
     print(
         f"\nfeatures, priced ({figures['seconds']:g} s; over HTTP: 1 worker each, {http['in_flight']} in flight, "
-        f"{http['rounds']} interleaved rounds, "
+        f"{http['rounds']} interleaved rounds, the env key against itself {aa['cpu_delta_us']['median']:+.0f} µs "
+        f"({aa['cpu_ratio']['median']:.3f}x [{aa['cpu_ratio']['q1']:.3f}-{aa['cpu_ratio']['q3']:.3f}]), "
         + ("servers pinned to their own core" if http["pinned"] else "NOT pinned")
         + f", other processes used {http['foreign_cpu_share']:.1%} of the CPU"
         + ("" if http["reliable"] else "  ** UNRELIABLE RUN **")
-        + f"; in-process: {figures['inprocess']['calls_per_setup']} calls per setup, interleaved call by call, "
-        f"the default against itself {floor['median']:+.1f} ± {floor['se']:.1f} µs)"
+        + f"; in-process: {inprocess['calls_per_setup']} calls per setup, interleaved call by call, "
+        f"the default against itself {floor['median']:+.1f} ± {floor['se']:.1f} µs, other processes used "
+        f"{inprocess['foreign_cpu_share']:.1%} of the CPU"
+        + ("" if inprocess["foreign_cpu_share"] <= http_compare.FOREIGN_CPU_LIMIT else "  ** UNRELIABLE **")
+        + ")"
     )
     rows = figures["rows"]
     width = max(len(row["feature"]) for row in rows)
@@ -920,4 +927,7 @@ def print_features(figures: Mapping[str, Any]) -> None:
         if row["compares"]:
             print(f"  - {row['feature']}: {row['compares']}")
     failed = [row["feature"] for row in rows if row["verdict"] == "FAIL"]
-    print(f"** {len(failed)} over target: {', '.join(failed)} **" if failed else "every target met")
+    quiet = http["reliable"] and inprocess["foreign_cpu_share"] <= http_compare.FOREIGN_CPU_LIMIT
+    # Another process's load inflates every CPU figure here: a verdict from such a run is to be measured again.
+    caveat = "" if quiet else " (other processes used the CPU during this run: measure again on a quiet machine)"
+    print((f"** {len(failed)} over target: {', '.join(failed)} **" if failed else "every target met") + caveat)
