@@ -102,6 +102,8 @@ class Target:
     pid: int
     tool: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Sent with every call besides the era's own (an access token, say)."""
 
 
 async def load(target: Target, era: str, seconds: float) -> Cell:
@@ -118,6 +120,7 @@ async def load(target: Target, era: str, seconds: float) -> Cell:
             while not stop.is_set():
                 next_id += 1
                 headers, body = call_request(era, next_id, target.tool, target.arguments)
+                headers.update(target.headers)
                 began = time.perf_counter()
                 response = await client.post(target.url, content=body, headers=headers)
                 answer = answer_of(response) if response.status_code == 200 else {"status": response.status_code}

@@ -20,13 +20,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from twill_mcp.emulator import DEMO_KEY, EmulatorServer, EmulatorState, seed_demo
 
@@ -111,15 +114,18 @@ def serve(
     extra: Sequence[str] = (),
     api_key: str = DEMO_KEY,
     cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """twill-mcp over HTTP; from `cwd`, `python -m` runs that checkout's package instead of this one."""
+    """twill-mcp over HTTP; from `cwd`, `python -m` runs that checkout's package instead of this one; `env` adds
+    to (or overrides) the settings below."""
     port = free_port()
-    env = {
+    environment = {
         **os.environ,
         "TWILL_BASE_URL": emulator,
         "TWILL_API_KEY": api_key,
         "TWILL_MCP_RATE_LIMIT": "0",
         "TWILL_MCP_LOG_LEVEL": "WARNING",  # one log line per call would be part of the measurement
+        **(env or {}),
     }
     command = [
         sys.executable,
@@ -134,10 +140,25 @@ def serve(
         *extra,
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=cwd)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=environment, cwd=cwd)
     origin = f"http://127.0.0.1:{port}"
     wait_healthy(f"{origin}/healthz", lambda: process.poll() is None)
     return process, f"{origin}/mcp"
+
+
+@asynccontextmanager
+async def connect(url: str, mode: str, headers: Mapping[str, str] | None = None) -> AsyncIterator[Client]:
+    """`mcp.Client` over streamable HTTP, sending `headers` (an access token, say) with every request."""
+    if not headers:
+        async with Client(url, mode=mode) as client:
+            yield client
+        return
+    # The SDK takes headers only through an httpx2 client it is given, which it then leaves to its owner to close.
+    async with (
+        create_mcp_http_client(headers=dict(headers)) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield client
 
 
 def main(seconds: float) -> None:

@@ -3,6 +3,8 @@ exactly as `InboundAuth` does it (AES-GCM open, JSON, audience, expiry, the gran
 
 No network but the store's: tokens are minted through the provider's own code path, then `grant_of` is timed
 N times and the median and p99 printed. With --redis URL the revocation lookup goes to that Redis.
+bench/features.py (`python bench/perf.py --only features`) mints its tokens here too, and prices the check
+in CPU time next to its target.
 
 Usage: python bench/oauth_token_check.py [N] [--redis redis://127.0.0.1:6379/0]
 """
@@ -13,31 +15,44 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 
 import anyio
 
 from twill_mcp.core.config import Settings
-from twill_mcp.transports.oauth.routes import build_oauth
+from twill_mcp.transports.oauth.routes import OAuth, build_oauth
+
+PUBLIC_URL = "http://127.0.0.1:8000"
+"""The issuer tokens are for; a server started with the same TWILL_MCP_PUBLIC_URL and secret accepts them."""
+REDIRECT = "http://127.0.0.1:1/cb"
+
+
+def oauth_env(secret: str | None = None, public_url: str = PUBLIC_URL) -> dict[str, str]:
+    """What `--auth oauth` reads beyond the rest of the settings: the bench process and the server it starts
+    both load these, so a token sealed here opens there."""
+    return {"TWILL_MCP_PUBLIC_URL": public_url, "TWILL_MCP_OAUTH_SECRET": secret or secrets.token_hex(32)}
+
+
+def oauth_settings(env: Mapping[str, str], redis_url: str | None = None) -> Settings:
+    """The settings of `twill-mcp --transport http --auth oauth` under `env`, the grants in Redis at `redis_url`."""
+    return Settings.load(dict(env), transport="http", auth="oauth", redis_url=redis_url)
+
+
+async def minted(settings: Settings, twill_key: str) -> tuple[OAuth, str]:
+    """The OAuth mode these settings build, and an access token of it for `twill_key`: registered, consented,
+    the code exchanged, as /register, /consent and /token do it (the code's single use claimed in this
+    process's store; an access token itself needs no store to be accepted, only its grant not revoked)."""
+    oauth = build_oauth(settings)
+    provider = oauth.provider
+    client = provider.clients.register({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})
+    request = {"cid": client.client_id, "ru": REDIRECT, "rx": True, "scp": ["twill"], "cc": "x"}
+    code = await provider.load_authorization_code(client, provider.mint_code(request, twill_key, "bench"))
+    assert code is not None
+    return oauth, (await provider.exchange_authorization_code(client, code)).access_token
 
 
 async def main(count: int, redis_url: str | None) -> None:
-    settings = Settings.load(
-        {},
-        transport="http",
-        auth="oauth",
-        public_url="http://127.0.0.1:8000",
-        oauth_secrets=f"k1:{secrets.token_hex(32)}",
-        redis_url=redis_url,
-    )
-    oauth = build_oauth(settings)
-    provider = oauth.provider
-    client = provider.clients.register(
-        {"redirect_uris": ["http://127.0.0.1:1/cb"], "token_endpoint_auth_method": "none"}
-    )
-    request = {"cid": client.client_id, "ru": "http://127.0.0.1:1/cb", "rx": True, "scp": ["twill"], "cc": "x"}
-    code = await provider.load_authorization_code(client, provider.mint_code(request, "twk_" + "k" * 40, "bench"))
-    assert code is not None
-    access = (await provider.exchange_authorization_code(client, code)).access_token
+    oauth, access = await minted(oauth_settings(oauth_env(), redis_url), "twk_" + "k" * 40)
     samples = []
     for _ in range(count):
         started = time.perf_counter_ns()

@@ -16,14 +16,19 @@ The upstream for all of the above is a fixed-answer HTTP/1.1 server with keep-al
 answers captured from the emulator at start-up): the emulator's own per-request work (routing, models,
 state) would share the 2 CPUs with the servers under test and blur their differences.
 
-Then, against the emulator (in its own process, rate limits off), twill-mcp over HTTP only:
+features (bench/features.py, against the same upstream): what `--auth oauth`, the shared Redis budget,
+Prometheus metrics and OpenTelemetry tracing add to a call, each row next to its target with PASS or FAIL.
+
+Then, against the emulator (in its own process, rate limits off), twill-mcp over HTTP only, with the env key
+and again with `--auth oauth` and an access token on every request:
 - long calls: LONG_CALLS `stream_job_logs` calls held open at once, all must complete; RSS growth; next to
   the minimal server holding as many calls that only sleep, and as many that forward the same log stream;
 - soak: SOAK_CALLS `get_task` calls with faults injected (latency on every request, and 429, 500, 503
   and dropped connections re-armed every second): every call must be answered; RSS at start and end.
 
 Usage: python bench/perf.py [--quick] [--json PATH]     (needs the bench extra: pip install -e '.[bench]')
-Full: ~5 minutes on 2 cores; --quick: ~2 minutes. A table with ratios to the minimal server, then JSON.
+Full: ~11 minutes on 2 cores (the soak runs twice); --quick: ~5 minutes. Tables (ratios to the minimal server,
+the features against their targets), then JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +54,7 @@ import httpx2
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
+import features
 import http_compare
 import http_load
 import peers
@@ -70,6 +77,7 @@ STDIO_SERVERS: dict[str, tuple[list[str], str]] = {
 FLOOR = "minimal low-level SDK server"
 IMPORT_MCP = [sys.executable, "-c", "import mcp"]
 HTTP_ERAS = {"2026-07-28": "2026-07-28", "2025-11-25": "legacy"}
+PARTS = ("stdio", "startup", "http", "features", "long", "soak")
 
 
 @dataclass(frozen=True)
@@ -415,8 +423,11 @@ class Emulator:
         self.process.join(timeout=10)
 
 
-async def many_calls(url: str, count: int, tool: str, arguments: dict[str, Any], clients: int) -> dict[str, Any]:
-    """`count` calls, IN_FLIGHT (or `count`, for long calls) at once over `clients` connections' worth of clients."""
+async def many_calls(
+    url: str, count: int, tool: str, arguments: dict[str, Any], clients: int, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`count` calls, IN_FLIGHT (or `count`, for long calls) at once over `clients` connections' worth of clients,
+    each sending `headers` (an access token, say)."""
     outcome: dict[str, Any] = {"answered": 0, "answered_with_error": 0, "lost": 0}
     left = count
     per_client = max(count // clients, 1) if count <= clients * 100 else IN_FLIGHT // clients or 1
@@ -437,7 +448,7 @@ async def many_calls(url: str, count: int, tool: str, arguments: dict[str, Any],
                 outcome.setdefault("first_error", str(result.structured_content)[:300])
 
     async def one_client() -> None:
-        async with Client(url, mode="legacy") as client, anyio.create_task_group() as group:
+        async with http_load.connect(url, "legacy", headers) as client, anyio.create_task_group() as group:
             for _ in range(per_client):
                 group.start_soon(worker, client)
 
@@ -448,7 +459,12 @@ async def many_calls(url: str, count: int, tool: str, arguments: dict[str, Any],
 
 
 def held_open(
-    process: subprocess.Popen[bytes], url: str, count: int, tool: str, arguments: dict[str, Any]
+    process: subprocess.Popen[bytes],
+    url: str,
+    count: int,
+    tool: str,
+    arguments: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """`count` calls of `tool` open at once, over 10 clients (one client's connection pool would queue them)."""
     rss_before = memory_kib(process.pid, "VmRSS")
@@ -462,7 +478,7 @@ def held_open(
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
-    outcome = anyio.run(many_calls, url, count, tool, arguments, 10)
+    outcome = anyio.run(many_calls, url, count, tool, arguments, 10, headers)
     elapsed = time.perf_counter() - started
     stop.set()
     sampler.join()
@@ -477,20 +493,20 @@ def held_open(
 
 
 def run_long_calls(sizes: Sizes, log: Path) -> dict[str, Any]:
-    """twill-mcp holding `stream_job_logs` calls open, and the minimal SDK server holding calls that only sleep
-    (the SDK's share) and calls that each read the same log stream with httpx2 (the SDK's and one upstream stream's)."""
+    """twill-mcp holding `stream_job_logs` calls open (with the env key, and with `--auth oauth` and a token on every
+    request), and the minimal SDK server holding calls that only sleep (the SDK's share) and calls that each read
+    the same log stream with httpx2 (the SDK's and one upstream stream's)."""
     figures: dict[str, Any] = {"held_open_s": sizes.long_seconds}
     with Emulator(faults=False) as origin:
-        process, url = http_load.serve(1, origin, log)
-        try:
-            job = anyio.run(_job_of, url, "demo-1")
-            arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
-            figures["twill-mcp stream_job_logs"] = held_open(
-                process, url, sizes.long_calls, "stream_job_logs", arguments
-            )
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+        for name, oauth in (("twill-mcp stream_job_logs", False), ("twill-mcp --auth oauth stream_job_logs", True)):
+            process, url, headers = _twill_http(origin, log, oauth)
+            try:
+                job = anyio.run(_job_of, url, "demo-1", headers)
+                arguments = {"jobId": job, "maxSeconds": sizes.long_seconds}
+                figures[name] = held_open(process, url, sizes.long_calls, "stream_job_logs", arguments, headers)
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
         # Each on a fresh server: the memory one run's calls took is not given back to the system.
         for tool, arguments in (
             ("hold", {"seconds": sizes.long_seconds}),
@@ -512,28 +528,38 @@ def _minimal_holding(origin: str, log: Path, count: int, tool: str, arguments: d
         process.wait(timeout=60)
 
 
-async def _job_of(url: str, task: str) -> str:
-    async with Client(url, mode="legacy") as client:
+def _twill_http(origin: str, log: Path, oauth: bool) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """twill-mcp over HTTP with the env key, or with `--auth oauth`, and the headers its clients send."""
+    if not oauth:
+        return *http_load.serve(1, origin, log), {}
+    env, headers = features.oauth_serving()
+    return *http_load.serve(1, origin, log, ("--auth", "oauth"), env=env), headers
+
+
+async def _job_of(url: str, task: str, headers: Mapping[str, str] | None = None) -> str:
+    async with http_load.connect(url, "legacy", headers) as client:
         result = await client.call_tool("list_task_jobs", {"taskIdOrSlug": task})
     assert result.structured_content is not None, result
     return str(result.structured_content["jobs"][0]["id"])
 
 
-def run_soak(sizes: Sizes, log: Path) -> dict[str, Any]:
+def run_soak(sizes: Sizes, log: Path, oauth: bool = False) -> dict[str, Any]:
+    """The soak; with `oauth`, against `--auth oauth` with every request carrying an access token."""
     with Emulator(faults=True) as origin:
-        process, url = http_load.serve(1, origin, log)
+        process, url, headers = _twill_http(origin, log, oauth)
         try:
             arguments = {"taskIdOrSlug": "demo-2"}
-            anyio.run(many_calls, url, 500, "get_task", arguments, 4)  # warm-up: pools, caches, allocator
+            anyio.run(many_calls, url, 500, "get_task", arguments, 4, headers)  # warm-up: pools, caches, allocator
             rss_start = memory_kib(process.pid, "VmRSS")
             started = time.perf_counter()
-            outcome = anyio.run(many_calls, url, sizes.soak_calls, "get_task", arguments, 4)
+            outcome = anyio.run(many_calls, url, sizes.soak_calls, "get_task", arguments, 4, headers)
             elapsed = time.perf_counter() - started
             rss_end = memory_kib(process.pid, "VmRSS")
         finally:
             process.terminate()
             process.wait(timeout=60)
     return {
+        "auth": "oauth (access token)" if oauth else "env key",
         "calls": sizes.soak_calls,
         "faults": "2 ms latency on every request; 1 drop, 1 HTTP 500, 1 HTTP 503, 1 HTTP 429 re-armed every second",
         "wall_s": round(elapsed, 1),
@@ -583,7 +609,6 @@ def print_stdio(rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:40} " + " ".join(cells))
 
 
-PARTS = ("stdio", "startup", "http", "long", "soak")
 TWILL_HTTP = "twill-mcp --transport http"
 FASTMCP_HTTP = "FastMCP HTTP app, stateless"
 TWILL_STDIO = "twill-mcp --tools cancel_task"
@@ -656,7 +681,7 @@ def print_targets(verdicts: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and a 2,000-call soak (~5 minutes)")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
     parser.add_argument("--baseline", type=Path, help="also run twill-mcp from this checkout (before/after)")
     parser.add_argument("--only", choices=PARTS, action="append", help="run these parts")
@@ -682,6 +707,9 @@ def main() -> None:
             figures["stdio"] = run_stdio(origin, sizes, options.baseline, upstream.pid)
         if "http" in parts:
             figures["http"] = run_http(origin, sizes, log, options.baseline, upstream.pid)
+        if "features" in parts:
+            scale = features.QUICK if options.quick else features.FULL
+            figures["features"] = features.run_features(scale, origin, upstream.pid, log)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
@@ -694,6 +722,8 @@ def main() -> None:
     if "soak" in parts:
         print("soak", file=sys.stderr)
         figures["soak"] = run_soak(sizes, log)
+        print("soak, --auth oauth", file=sys.stderr)
+        figures["soak_oauth"] = run_soak(sizes, log, oauth=True)
     figures["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     print(f"\n{figures['date']}, {figures['cpus']} CPUs, load average {figures['load_average_at_start']} at start")
     if "stdio" in figures:
@@ -703,8 +733,11 @@ def main() -> None:
     for name, row in figures.get("long_calls", {}).items():
         if isinstance(row, dict):
             print(f"\nopen long calls, {name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
-    if "soak" in figures:
-        print("\nsoak: " + ", ".join(f"{key} {value}" for key, value in figures["soak"].items()))
+    for key in ("soak", "soak_oauth"):
+        if key in figures:
+            print(f"\n{key}: " + ", ".join(f"{name} {value}" for name, value in figures[key].items()))
+    if "features" in figures:
+        features.print_features(figures["features"])
     if "startup" in figures:
         print()
         startup.print_table(figures["startup"], sizes.startup_runs)
