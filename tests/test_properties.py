@@ -22,7 +22,7 @@ from mcp import Client
 from tests.conftest import API_KEY, serving
 from tests.fake_twill import FakeTwill
 from tests.strategies import invalid_arguments, non_ids, path_ids, valid_arguments
-from twill_mcp.core.config import Settings
+from twill_mcp.core.config import Settings, is_token
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 
@@ -98,3 +98,8 @@ def test_an_id_that_names_nothing_is_refused_and_nothing_is_sent(served: Served,
     result, sent = served.call("cancel_task", {"taskIdOrSlug": task_id})
     assert result.structured_content["error"]["code"] == "invalid_arguments"
     assert sent == 0
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x3000), max_size=64))
+def test_a_token_is_any_nonempty_run_of_printable_ascii_without_spaces(value: str) -> None:
+    assert is_token(value) == (value != "" and all("!" <= ch <= "~" for ch in value))
