@@ -111,3 +111,16 @@ def test_serving_with_no_arguments_imports_neither_argparse_nor_the_other_comman
     unwanted = {"argparse", "twill_mcp.commandline", "twill_mcp.doctor", "twill_mcp.install", "twill_mcp.terminal"}
     done = subprocess.run([sys.executable, "-c", probe.format(unwanted)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_runs_with_the_collector_on_and_what_loading_made_frozen() -> None:
+    probe = (
+        "import gc, sys; import twill_mcp.__main__ as entry\n"
+        "sys.argv = ['twill-mcp', '--version']\n"
+        "try:\n    entry.main()\nexcept SystemExit:\n    pass\n"
+        "print(gc.isenabled(), gc.get_freeze_count())"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    enabled, frozen = done.stdout.split()[-2:]
+    assert enabled == "True"
+    assert int(frozen) > 100_000  # the SDK's models and the modules, out of every collection's walk
