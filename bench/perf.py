@@ -154,7 +154,6 @@ class StdioPeer:
             env=env,
             limit=16 * 1024 * 1024,
         )
-        http_compare.pin(process.pid, http_compare.SERVER_CPU)
         return cls(process)
 
     async def _read(self) -> None:
@@ -308,8 +307,6 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, float]:
 
 def run_stdio(origin: str, sizes: Sizes, baseline: Path | None, upstream_pid: int) -> dict[str, dict[str, float]]:
     # As over HTTP: the server on a core of its own, the client and the upstream on the other.
-    http_compare.pin(os.getpid(), http_compare.DRIVER_CPU)
-    http_compare.pin(upstream_pid, http_compare.DRIVER_CPU)
     env = server_env(origin, DEMO_KEY)
     servers = {name: (command, tool, None) for name, (command, tool) in STDIO_SERVERS.items()}
     if baseline is not None:
@@ -729,7 +726,7 @@ def main() -> None:
     try:
         http_load.wait_healthy(origin, lambda: upstream.poll() is None)
         if "stdio" in parts:
-            figures["stdio"] = run_stdio(origin, sizes, options.baseline, upstream.pid)
+            figures["stdio"] = run_stdio(origin, sizes, options.baseline)
         if "http" in parts:
             figures["http"] = run_http(origin, sizes, log, options.baseline, upstream.pid)
         if "features" in parts:
