@@ -18,6 +18,7 @@ how, stays the SDK's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -179,13 +180,19 @@ class Exchange:
         self.transport = TransportContext(kind="streamable-http", can_send_request=False, headers=request.headers)
         self.request_id = request_id
         self.message_metadata = ServerMessageMetadata(request_context=request)
-        self.cancel_requested = anyio.Event()
         self._send = send
         self._progress_token = progress_token
         self._streams = streams
         self._stream: asyncio.Lock | None = None  # set once the response is an SSE stream: one writer at a time
+        self._started = False
         self._pinger: asyncio.Task[None] | None = None
         self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._keep_alive) if streams else None
+
+    @functools.cached_property
+    def cancel_requested(self) -> anyio.Event:
+        # Never set: a stateless request has no channel for a notifications/cancelled (a client cancels by
+        # going away, which CancelOnDisconnect acts on). Made only if asked for: an Event costs a backend lookup.
+        return anyio.Event()
 
     async def send_raw_request(self, method: str, params: Mapping[str, Any] | None, opts: Any = None) -> dict[str, Any]:
         raise NoBackChannelError(method)
@@ -228,8 +235,10 @@ class Exchange:
     async def _event(self, frame: bytes, *, more: bool) -> None:
         if self._stream is None:
             self._stream = asyncio.Lock()
-            await self._send({"type": "http.response.start", "status": HTTPStatus.OK, "headers": _SSE_HEADERS})
         async with self._stream:
+            if not self._started:
+                self._started = True
+                await self._send({"type": "http.response.start", "status": HTTPStatus.OK, "headers": _SSE_HEADERS})
             await self._send({"type": "http.response.body", "body": frame, "more_body": more})
 
     def _keep_alive(self) -> None:
