@@ -179,10 +179,27 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(ordered), "q1": q1, "q3": q3}
 
 
+async def load_together(targets: Sequence[Target], era: str, seconds: float) -> list[Cell]:
+    """Every target loaded at once, IN_FLIGHT calls each, all sharing the one server core for the same seconds."""
+    return list(await asyncio.gather(*(load(target, era, seconds) for target in targets)))
+
+
 def compare(
-    targets: Sequence[Target], floor: str, rounds: int, seconds: float, own_pids: Sequence[int]
+    targets: Sequence[Target],
+    floor: str,
+    rounds: int,
+    seconds: float,
+    own_pids: Sequence[int],
+    *,
+    together: bool = False,
 ) -> dict[str, Any]:
-    """Every target in both eras, `rounds` times, interleaved; per-round ratios to `floor`."""
+    """Every target in both eras, `rounds` times; per-round ratios to `floor`.
+
+    One at a time (interleaved, each round starting with another target): each server alone on its core, its
+    calls/s and latency its own. `together`: all at once on the one core, so that whatever the machine's speed
+    does meanwhile weighs on all of them in the same instant; the scheduler shares the core out evenly among
+    servers that all have calls waiting, so their calls/s stand as the inverse of their CPU per call.
+    """
     pinned = pin(os.getpid(), DRIVER_CPU)
     for pid in own_pids:
         pin(pid, DRIVER_CPU)
@@ -195,6 +212,10 @@ def compare(
         print(f"HTTP round {number + 1}/{rounds}", file=sys.stderr)
         order = [*targets[number % len(targets) :], *targets[: number % len(targets)]]
         for era in ERAS:
+            if together:
+                for target, cell in zip(order, asyncio.run(load_together(order, era, seconds)), strict=True):
+                    cells.setdefault((target.name, era), []).append(cell)
+                continue
             for target in order:
                 cells.setdefault((target.name, era), []).append(asyncio.run(load(target, era, seconds)))
     wall = time.monotonic() - wall_before
@@ -216,6 +237,7 @@ def compare(
         rows.append(row)
     return {
         "pinned": pinned,
+        "together": together,
         "rounds": rounds,
         "seconds_per_cell": seconds,
         "in_flight": IN_FLIGHT,
@@ -234,10 +256,16 @@ def _cpu_of(pids: Sequence[int]) -> float:
 
 
 def print_table(figures: Mapping[str, Any], floor: str) -> None:
+    how = (
+        f"all servers at once on the one server core, {figures['rounds']} rounds of {figures['seconds_per_cell']:g} s "
+        "per era"
+        if figures["together"]
+        else f"one at a time, {figures['rounds']} interleaved rounds of {figures['seconds_per_cell']:g} s per server "
+        "and era"
+    )
     print(
-        f"\nHTTP, 1 worker each, {figures['in_flight']} calls in flight, {figures['rounds']} interleaved rounds of "
-        f"{figures['seconds_per_cell']:g} s per server and era; "
-        + ("server pinned to its own core" if figures["pinned"] else "NOT pinned (one CPU)")
+        f"\nHTTP, 1 worker each, {figures['in_flight']} calls in flight per server, {how}; "
+        + ("servers pinned to their own core" if figures["pinned"] else "NOT pinned (one CPU)")
         + f"; other processes used {figures['foreign_cpu_share']:.1%} of the CPU"
         + ("" if figures["reliable"] else "  ** UNRELIABLE RUN **")
     )
