@@ -28,6 +28,16 @@ def _servers_stop() -> Iterator[None]:
     stopped_cleanly()
 
 
+def slow_cancel(fake: FakeTwill, monkeypatch: pytest.MonkeyPatch, era: str, **settings: Any) -> httpx2.Response:
+    """cancel_task answered by Twill after 1 s, on a server whose silent calls are pinged every 0.2 s."""
+    monkeypatch.setattr(exchange, "PING_INTERVAL", 0.2)
+    fake.add_task("t1")
+    fake.then(SLOW_CANCEL)
+    with serving(settings_for(fake, **settings)) as url, httpx2.Client(timeout=30) as http:
+        headers = era_headers(era, "tools/call", "cancel_task")
+        return http.post(url, json=envelope(era, "tools/call", CANCEL), headers=headers)
+
+
 def sse_messages(text: str) -> list[dict[str, Any]]:
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
@@ -71,12 +81,7 @@ async def test_a_call_that_reports_progress_is_answered_as_an_sse_stream_ending_
 async def test_a_call_silent_past_the_ping_interval_is_kept_open_with_pings_then_answered(
     fake_twill: FakeTwill, monkeypatch: pytest.MonkeyPatch, era: str
 ) -> None:
-    monkeypatch.setattr(exchange, "PING_INTERVAL", 0.2)
-    fake_twill.add_task("t1")
-    fake_twill.then(SLOW_CANCEL)
-    with serving(settings_for(fake_twill)) as url, httpx2.Client(timeout=30) as http:
-        headers = era_headers(era, "tools/call", "cancel_task")
-        answer = http.post(url, json=envelope(era, "tools/call", CANCEL), headers=headers)
+    answer = slow_cancel(fake_twill, monkeypatch, era)
     assert answer.headers["content-type"].startswith("text/event-stream")
     assert answer.text.count(": ping") >= 2
     [message] = sse_messages(answer.text)
@@ -87,12 +92,7 @@ async def test_a_call_silent_past_the_ping_interval_is_kept_open_with_pings_then
 async def test_in_json_response_mode_a_long_call_gets_no_pings_only_its_json_answer(
     fake_twill: FakeTwill, monkeypatch: pytest.MonkeyPatch, era: str
 ) -> None:
-    monkeypatch.setattr(exchange, "PING_INTERVAL", 0.2)
-    fake_twill.add_task("t1")
-    fake_twill.then(SLOW_CANCEL)
-    with serving(settings_for(fake_twill, json_response=True)) as url, httpx2.Client(timeout=30) as http:
-        headers = era_headers(era, "tools/call", "cancel_task")
-        answer = http.post(url, json=envelope(era, "tools/call", CANCEL), headers=headers)
+    answer = slow_cancel(fake_twill, monkeypatch, era, json_response=True)
     assert answer.headers["content-type"] == "application/json"
     assert answer.json()["result"]["structuredContent"] == {"success": True, "task": {"id": "t1"}}
 
