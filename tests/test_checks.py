@@ -17,7 +17,7 @@ TASK = {
 
 
 def check(schema: dict[str, Any]) -> SchemaCheck:
-    return SchemaCheck(schema, Draft202012Validator(schema))
+    return SchemaCheck(schema)
 
 
 def test_a_valid_instance_has_no_errors() -> None:

@@ -110,7 +110,7 @@ class ArgumentChecker:
 
     @functools.cached_property
     def _check(self) -> SchemaCheck:
-        return SchemaCheck(self._schema, _validator_class()(self._schema))
+        return SchemaCheck(self._schema, _validator_class())
 
     def check(self, arguments: Any) -> dict[str, Any]:
         """The arguments as a dict, or `InvalidArguments` naming every offending field."""

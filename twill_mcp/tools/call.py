@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -27,9 +27,6 @@ from twill_mcp.upstream.answer import Progress, Reader
 from twill_mcp.upstream.http import TwillHttp
 from twill_mcp.upstream.outcomes import Effect, after_success, unknown_outcome
 from twill_mcp.upstream.request import prepare_request
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -143,9 +140,7 @@ class ToolCall:
         tool = self.tool
         if isinstance(tool, ComposedTool) or tool.strict_response or tool.output_schema is None:
             return None
-        from jsonschema import Draft202012Validator
-
-        return SchemaCheck(tool.output_schema, Draft202012Validator(tool.output_schema))
+        return SchemaCheck(tool.output_schema)
 
     def _check_published(self, result: types.CallToolResult) -> None:
         if self._published is None:

@@ -20,11 +20,19 @@ if TYPE_CHECKING:
 
 
 class SchemaCheck:
-    """One schema, compiled by jsonschema-rs (the fast "valid?") and by `validator` (the verdict and the why)."""
+    """One schema, compiled by jsonschema-rs (the fast "valid?") and by jsonschema (the verdict and the why).
 
-    def __init__(self, schema: dict[str, Any], validator: Validator) -> None:
-        self._validator = validator
-        self._fast: Any = None
+    `validator_class` is jsonschema's Draft 2020-12 unless given (arguments give theirs, with ECMAScript patterns).
+    Made at a tool's first use, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
+    """
+
+    def __init__(self, schema: dict[str, Any], validator_class: type[Validator] | None = None) -> None:
+        if validator_class is None:
+            from jsonschema import Draft202012Validator
+
+            validator_class = Draft202012Validator
+        self._validator = validator_class(schema)
+        self._fast: Any
         try:
             import jsonschema_rs
 

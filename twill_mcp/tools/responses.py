@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp_types as types
 
@@ -21,9 +21,6 @@ from twill_mcp.upstream.answer import Answer, RawResponse
 from twill_mcp.upstream.decode import TooDeep
 from twill_mcp.upstream.failures import NO_JSON, describe_body, json_of, too_deep, too_large
 from twill_mcp.upstream.outcomes import Effect, after_success
-
-if TYPE_CHECKING:
-    pass
 
 JSON = "application/json"
 
@@ -49,12 +46,7 @@ class JsonReader:
 
     @functools.cached_property
     def _check(self) -> SchemaCheck | None:
-        # Made at the first answer, not at start-up: jsonschema takes ~40 ms to import, and a host waits for start-up.
-        if self._checked is None:
-            return None
-        from jsonschema import Draft202012Validator
-
-        return SchemaCheck(self._checked, Draft202012Validator(self._checked))
+        return None if self._checked is None else SchemaCheck(self._checked)
 
     async def success(self, answer: Answer) -> Success:
         return Success(self.body(await answer.read()))
