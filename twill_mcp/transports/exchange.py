@@ -183,8 +183,8 @@ class Exchange:
         self._send = send
         self._progress_token = progress_token
         self._streams = streams
-        self._stream: asyncio.Lock | None = None  # set once the response is an SSE stream: one writer at a time
-        self._started = False
+        self._streaming = False  # the response is an SSE stream from its first frame on
+        self._writer: asyncio.Lock | None = None  # its frames go out one at a time (a ping, a notification)
         self._pinger: asyncio.Task[None] | None = None
         self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._keep_alive) if streams else None
 
@@ -217,13 +217,10 @@ class Exchange:
 
     async def answer(self, message: dict[str, Any]) -> None:
         self.close()
-        if self._stream is not None:
+        if self._streaming:
             await self._event(_sse(message), more=False)
             return
-        body = json.dumps(message, separators=(",", ":")).encode()
-        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-        await self._send({"type": "http.response.start", "status": HTTPStatus.OK, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body})
+        await _send_json(self._send, HTTPStatus.OK, message)
 
     def close(self) -> None:
         """No more pings: the call is answered, or was cut off."""
@@ -233,11 +230,11 @@ class Exchange:
             self._pinger.cancel()
 
     async def _event(self, frame: bytes, *, more: bool) -> None:
-        if self._stream is None:
-            self._stream = asyncio.Lock()
-        async with self._stream:
-            if not self._started:
-                self._started = True
+        if self._writer is None:
+            self._writer = asyncio.Lock()
+        async with self._writer:
+            if not self._streaming:
+                self._streaming = True
                 await self._send({"type": "http.response.start", "status": HTTPStatus.OK, "headers": _SSE_HEADERS})
             await self._send({"type": "http.response.body", "body": frame, "more_body": more})
 
@@ -251,7 +248,7 @@ class Exchange:
 
 
 def _sse(message: dict[str, Any]) -> bytes:
-    return b"event: message\r\ndata: " + json.dumps(message, separators=(",", ":")).encode() + b"\r\n\r\n"
+    return b"event: message\r\ndata: " + _json(message) + b"\r\n\r\n"
 
 
 def _valid_id(request_id: Any) -> bool:
@@ -261,11 +258,19 @@ def _valid_id(request_id: Any) -> bool:
 
 async def _refuse_id(request_id: Any, send: Send) -> None:
     problem = f"A request's id must be a string or an integer, not {json.dumps(request_id)[:40]}."
-    payload = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": problem}})
-    body = payload.encode()
+    error = {"code": INVALID_REQUEST, "message": problem}
+    await _send_json(send, HTTPStatus.BAD_REQUEST, {"jsonrpc": "2.0", "id": None, "error": error})
+
+
+async def _send_json(send: Send, status: HTTPStatus, message: dict[str, Any]) -> None:
+    body = _json(message)
     headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": HTTPStatus.BAD_REQUEST, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _json(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool, list[Message]]:
