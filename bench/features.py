@@ -291,24 +291,16 @@ def run_http(
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     try:
         # As http_compare pins them: each server alone on its core, the driver, upstream and Redis on the other.
-        pinned = http_compare.pin(os.getpid(), http_compare.DRIVER_CPU)
-        for pid in (upstream_pid, *([redis.process.pid] if redis and redis.process else [])):
-            http_compare.pin(pid, http_compare.DRIVER_CPU)
-        for server in servers:
-            http_compare.pin(server.process.pid, http_compare.SERVER_CPU)
-        watched = [os.getpid(), upstream_pid, *(s.process.pid for s in servers)]
-        if redis and redis.process:
-            watched.append(redis.process.pid)
-        busy_before, own_before, wall_before = http_compare.machine_busy_seconds(), cpu_of(watched), time.monotonic()
+        own = [upstream_pid, *([redis.process.pid] if redis and redis.process else [])]
+        pinned = http_compare.pin_apart([server.process.pid for server in servers], own)
         cells: dict[str, list[http_compare.Cell]] = {server.name: [] for server in servers}
-        for number in range(sizes.http_rounds):
-            print(f"features: HTTP round {number + 1}/{sizes.http_rounds}", file=sys.stderr)
-            order = [*servers[number % len(servers) :], *servers[: number % len(servers)]]
-            for server in order:
-                cells[server.name].append(asyncio.run(http_compare.load(server.target, ERA, sizes.http_seconds)))
-        wall = time.monotonic() - wall_before
-        machine = (http_compare.machine_busy_seconds() - busy_before) - (cpu_of(watched) - own_before)
-        foreign = machine / (wall * (os.cpu_count() or 1))
+        with http_compare.ForeignCpu([os.getpid(), *own, *(s.process.pid for s in servers)]) as other:
+            for number in range(sizes.http_rounds):
+                print(f"features: HTTP round {number + 1}/{sizes.http_rounds}", file=sys.stderr)
+                order = [*servers[number % len(servers) :], *servers[: number % len(servers)]]
+                for server in order:
+                    cells[server.name].append(asyncio.run(http_compare.load(server.target, ERA, sizes.http_seconds)))
+        foreign = other.share
         counted = count_redis(servers[-1], redis, sizes.counted_calls) if redis is not None else None
     finally:
         stop_servers(servers)
@@ -337,14 +329,6 @@ def run_http(
         "servers": rows,
         "redis_counted": counted,
     }
-
-
-def cpu_of(pids: Sequence[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += http_compare.cpu_seconds(pid)
-    return total
 
 
 def count_redis(server: HttpServer, redis: RedisServer, calls: int) -> dict[str, Any]:
@@ -878,12 +862,9 @@ def run_features(sizes: FeatureSizes, origin: str, upstream_pid: int, log: Path)
         figures["http"] = run_http(origin, upstream_pid, log, sizes, redis)
         print("features: in-process, interleaved", file=sys.stderr)
         watched = [os.getpid(), upstream_pid, *([redis.process.pid] if redis and redis.process else [])]
-        busy, own, wall = http_compare.machine_busy_seconds(), cpu_of(watched), time.monotonic()
-        figures["inprocess"] = anyio.run(interleaved, origin, redis, sizes.inprocess_calls)
-        foreign = (http_compare.machine_busy_seconds() - busy) - (cpu_of(watched) - own)
-        figures["inprocess"]["foreign_cpu_share"] = round(
-            foreign / ((time.monotonic() - wall) * (os.cpu_count() or 1)), 3
-        )
+        with http_compare.ForeignCpu(watched) as other:
+            figures["inprocess"] = anyio.run(interleaved, origin, redis, sizes.inprocess_calls)
+        figures["inprocess"]["foreign_cpu_share"] = round(other.share, 3)
         print("features: direct", file=sys.stderr)
         figures["direct"] = {
             "metrics_us": metrics_us(figures["inprocess"]["tape"], sizes.micro_batches),

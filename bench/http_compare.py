@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import startup
 
 IN_FLIGHT = 32
 WARMUP_SECONDS = 0.5
@@ -51,8 +52,46 @@ def pin(pid: int, cpu: int) -> bool:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """startup.cpu_seconds, where /proc must be there: this bench reads the machine's counters too."""
+    seconds = startup.cpu_seconds(pid)
+    if seconds is None:
+        raise OSError(f"no CPU time for process {pid}")
+    return seconds
+
+
+def cpu_of(pids: Sequence[int]) -> float:
+    """The CPU seconds these processes have used, those gone counting for nothing."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
+def pin_apart(server_pids: Sequence[int], own_pids: Sequence[int]) -> bool:
+    """Each server on the server core; this process (the driver) and `own_pids` on the other. False if not pinned."""
+    pinned = pin(os.getpid(), DRIVER_CPU)
+    for pid in own_pids:
+        pin(pid, DRIVER_CPU)
+    for pid in server_pids:
+        pin(pid, SERVER_CPU)
+    return pinned
+
+
+class ForeignCpu:
+    """While the block runs: the share of the machine's CPU that processes other than `watched` used."""
+
+    def __init__(self, watched: Sequence[int]) -> None:
+        self._watched = watched
+        self.share = 0.0
+
+    def __enter__(self) -> ForeignCpu:
+        self._busy, self._own, self._wall = machine_busy_seconds(), cpu_of(self._watched), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        others = machine_busy_seconds() - self._busy - (cpu_of(self._watched) - self._own)
+        self.share = others / ((time.monotonic() - self._wall) * (os.cpu_count() or 1))
 
 
 def machine_busy_seconds() -> float:
@@ -200,26 +239,19 @@ def compare(
     does meanwhile weighs on all of them in the same instant; the scheduler shares the core out evenly among
     servers that all have calls waiting, so their calls/s stand as the inverse of their CPU per call.
     """
-    pinned = pin(os.getpid(), DRIVER_CPU)
-    for pid in own_pids:
-        pin(pid, DRIVER_CPU)
-    for target in targets:
-        pin(target.pid, SERVER_CPU)
+    pinned = pin_apart([target.pid for target in targets], own_pids)
     cells: dict[tuple[str, str], list[Cell]] = {}
-    watched = [os.getpid(), *own_pids, *(target.pid for target in targets)]
-    busy_before, own_before, wall_before = machine_busy_seconds(), _cpu_of(watched), time.monotonic()
-    for number in range(rounds):
-        print(f"HTTP round {number + 1}/{rounds}", file=sys.stderr)
-        order = [*targets[number % len(targets) :], *targets[: number % len(targets)]]
-        for era in ERAS:
-            if together:
-                for target, cell in zip(order, asyncio.run(load_together(order, era, seconds)), strict=True):
-                    cells.setdefault((target.name, era), []).append(cell)
-                continue
-            for target in order:
-                cells.setdefault((target.name, era), []).append(asyncio.run(load(target, era, seconds)))
-    wall = time.monotonic() - wall_before
-    foreign = (machine_busy_seconds() - busy_before - (_cpu_of(watched) - own_before)) / (wall * (os.cpu_count() or 1))
+    with ForeignCpu([os.getpid(), *own_pids, *(target.pid for target in targets)]) as foreign:
+        for number in range(rounds):
+            print(f"HTTP round {number + 1}/{rounds}", file=sys.stderr)
+            order = [*targets[number % len(targets) :], *targets[: number % len(targets)]]
+            for era in ERAS:
+                if together:
+                    for target, cell in zip(order, asyncio.run(load_together(order, era, seconds)), strict=True):
+                        cells.setdefault((target.name, era), []).append(cell)
+                    continue
+                for target in order:
+                    cells.setdefault((target.name, era), []).append(asyncio.run(load(target, era, seconds)))
     rows = []
     for (name, era), runs in cells.items():
         floor_runs = cells[(floor, era)]
@@ -241,18 +273,10 @@ def compare(
         "rounds": rounds,
         "seconds_per_cell": seconds,
         "in_flight": IN_FLIGHT,
-        "foreign_cpu_share": round(foreign, 3),
-        "reliable": pinned and foreign <= FOREIGN_CPU_LIMIT,
+        "foreign_cpu_share": round(foreign.share, 3),
+        "reliable": pinned and foreign.share <= FOREIGN_CPU_LIMIT,
         "rows": rows,
     }
-
-
-def _cpu_of(pids: Sequence[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(pid)
-    return total
 
 
 def print_table(figures: Mapping[str, Any], floor: str) -> None:

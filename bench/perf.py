@@ -76,7 +76,6 @@ STDIO_SERVERS: dict[str, tuple[list[str], str]] = {
 }
 FLOOR = "minimal low-level SDK server"
 IMPORT_MCP = [sys.executable, "-c", "import mcp"]
-HTTP_ERAS = {"2026-07-28": "2026-07-28", "2025-11-25": "legacy"}
 PARTS = ("stdio", "startup", "http", "features", "long", "soak")
 
 
