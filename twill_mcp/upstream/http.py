@@ -28,6 +28,7 @@ from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask
 from twill_mcp.core.sanitize import for_agent
+from twill_mcp.upstream import sockets
 from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, Sleep, budgets_for
 from twill_mcp.upstream.decode import Incoming
@@ -102,6 +103,14 @@ class TwillHttp:
                 hint="Fix or unset SSL_CERT_FILE and restart the server; `twill-mcp doctor` checks it.",
             ) from None
         proxy = self._route.proxy
+        if self._transport is None:
+            # The proxy and CAs the settings name, and nothing else the environment holds.
+            self._transport = sockets.transport(
+                verify=trust,
+                limits=POOL_LIMITS,
+                trust_env=False,
+                proxy=_proxy(proxy.get_secret_value(), trust) if proxy else None,
+            )
         return httpx2.AsyncClient(
             base_url=settings.base_url,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
@@ -111,13 +120,9 @@ class TwillHttp:
                 write=settings.read_timeout,
                 pool=settings.connect_timeout,
             ),
-            limits=POOL_LIMITS,
             follow_redirects=False,
             transport=self._transport,
-            # The proxy and CAs the settings name, and nothing else the environment holds.
             trust_env=False,
-            verify=trust,
-            proxy=_proxy(proxy.get_secret_value(), trust) if proxy else None,
         )
 
     def __repr__(self) -> str:
