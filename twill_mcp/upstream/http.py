@@ -28,7 +28,6 @@ from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
 from twill_mcp.core.network import mask
 from twill_mcp.core.sanitize import for_agent
-from twill_mcp.upstream import sockets
 from twill_mcp.upstream.answer import Answer, Reader
 from twill_mcp.upstream.budget import Budgets, Sleep, budgets_for
 from twill_mcp.upstream.decode import Incoming
@@ -104,6 +103,9 @@ class TwillHttp:
             ) from None
         proxy = self._route.proxy
         if self._transport is None:
+            # Imported with the client: httpcore2 (what sockets builds on) is ~20 ms that start-up need not wait for.
+            from twill_mcp.upstream import sockets
+
             # The proxy and CAs the settings name, and nothing else the environment holds.
             self._transport = sockets.transport(
                 verify=trust,
