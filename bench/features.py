@@ -21,14 +21,16 @@ Three kinds of measurement, each bounded by its sizes (full ~70 s, --quick ~30 s
 - **Directly**, what a feature adds to a call and nothing else, timed in batches with the thread's CPU clock:
   `InboundAuth` with `--auth oauth` on a request bearing a token (in front of an app that does nothing), the
   recorder calls one real call makes replayed into Prometheus's recorder and into the no-op one, and the span
-  code a call runs with no SDK (the MCP SDK's server span middleware, and twill-mcp's attempt span as
-  `TwillHttp.exchange` makes it) against none. Shares are of the env-key server's CPU per call over HTTP in
-  the same run, the lower of its two figures (the stricter share); the targets are judged on these.
+  code a call runs with no SDK (the span middleware in the server's chain, `server/tracing.py`'s in front of the
+  MCP SDK's, and twill-mcp's attempt span as `TwillHttp.exchange` makes it) against none. Shares are of the
+  env-key server's CPU per call over HTTP in the same run, the lower of its two figures (the stricter share);
+  the targets are judged on these.
 
 Tracing on is the OpenTelemetry SDK with a batch processor and an exporter that drops the spans: the cost of
-making them, not of shipping them. It is put in place by swapping the two tracers the server side uses (no
-global provider is ever set, so "tracing off" is the API's own no-op path, exactly as shipped, in every setup
-that does not swap them). The Redis rows are skipped when there is no redis-server.
+making them, not of shipping them. It is put in place by swapping the two tracers the server side uses and
+answering yes to `core.tracing.recording()` (no global provider is ever set, so "tracing off" is the path a
+server without an SDK runs, exactly as shipped, in every setup that does not swap them). The Redis rows are
+skipped when there is no redis-server.
 """
 
 from __future__ import annotations
@@ -76,11 +78,12 @@ from oauth_token_check import minted, oauth_env, oauth_settings
 import twill_mcp.upstream.http as upstream_http
 from tests.real_redis import RedisServer, find_redis_server
 from twill_mcp import __version__
-from twill_mcp.core import metrics
+from twill_mcp.core import metrics, tracing
 from twill_mcp.core.config import Settings
 from twill_mcp.core.credentials import Credentials
 from twill_mcp.emulator import DEMO_KEY
 from twill_mcp.server.build import server_for
+from twill_mcp.server.tracing import TraceContext
 from twill_mcp.spec.compiler import compile_spec
 from twill_mcp.spec.openapi import load_bundled_spec
 from twill_mcp.transports.http_auth import CALLER_KEY, InboundAuth, bearer
@@ -409,11 +412,13 @@ def sdk_otel_span(tracer: trace.Tracer) -> Callable[..., contextlib.AbstractCont
     return otel_span
 
 
-def use_tracers(tracer: Any, otel_span: Callable[..., Any]) -> None:
+def use_tracers(tracer: Any, otel_span: Callable[..., Any], recording: Callable[[], bool]) -> None:
     """What the next call's server side traces with: twill-mcp's attempt spans, and the MCP SDK's middleware, which
-    looks `otel_span` up in its module's globals for every message (so that is where it is swapped)."""
+    looks `otel_span` up in its module's globals for every message (so that is where it is swapped); and whether
+    spans are recorded at all, which twill-mcp asks `core.tracing` before making either."""
     upstream_http._TRACER = tracer
     vars(server_otel)["otel_span"] = otel_span
+    tracing.recording = recording
 
 
 Tracing = Literal["off", "on", "none"]
@@ -476,7 +481,7 @@ async def clients(origin: str, redis: RedisServer | None) -> AsyncIterator[dict[
                 overrides["redis_url"] = redis.url
             server = server_for(Settings.load(env, **overrides), tools)
             if setup.tracing == "none":
-                server.middleware[:] = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
+                server.middleware[:] = [m for m in server.middleware if not isinstance(m, TraceContext)]
             connected[setup] = await stack.enter_async_context(Client(server, mode="legacy"))
         yield connected
 
@@ -484,11 +489,15 @@ async def clients(origin: str, redis: RedisServer | None) -> AsyncIterator[dict[
 async def interleaved(origin: str, redis: RedisServer | None, calls: int) -> dict[str, Any]:
     sdk = TracerProvider()
     sdk.add_span_processor(BatchSpanProcessor(Dropped()))
-    shipped = (upstream_http._TRACER, shipped_otel_span)
-    tracers: dict[Tracing, tuple[Any, Any]] = {
+    shipped = (upstream_http._TRACER, shipped_otel_span, tracing.recording)
+    tracers: dict[Tracing, tuple[Any, Any, Callable[[], bool]]] = {
         "off": shipped,
-        "on": (sdk.get_tracer("twill_mcp", __version__), sdk_otel_span(sdk.get_tracer("mcp-python-sdk"))),
-        "none": (NullTracer(), shipped_otel_span),
+        "on": (
+            sdk.get_tracer("twill_mcp", __version__),
+            sdk_otel_span(sdk.get_tracer("mcp-python-sdk")),
+            lambda: True,
+        ),
+        "none": (NullTracer(), shipped_otel_span, tracing.recording),
     }
     prometheus, off = metrics.PrometheusRecorder(), metrics.Recorder()
     tape = Tape()
@@ -575,9 +584,8 @@ def metrics_us(tape: Sequence[tuple[str, tuple[Any, ...]]], batches: int) -> flo
 
 
 def attempt_span_us(batches: int) -> float:
-    """The span code of one attempt in `TwillHttp.exchange`, line for line, with the module's own tracer and no
-    SDK (the API's proxy tracer, so its no-op one), against none of it. Keep in step with `exchange`."""
-    tracer = upstream_http._TRACER
+    """The span code of one attempt in `TwillHttp.exchange` (its `_attempt_span` and the calls on the span it
+    gives), with the module's own tracer and no SDK, against none of it."""
     request = PreparedRequest("GET", "/tasks/demo-2", route="/tasks/{taskIdOrSlug}")
     credentials = Credentials(SecretStr(DEMO_KEY))
     headers = {"Authorization": f"Bearer {DEMO_KEY}", "Accept": "application/json"}
@@ -586,14 +594,7 @@ def attempt_span_us(batches: int) -> float:
         for _ in range(rounds):
             valid = get_current_span().get_span_context().is_valid
             parent = None if valid else upstream_http._caller_context(credentials)
-            with tracer.start_as_current_span(
-                f"{request.method} {request.route or request.path}",
-                context=parent,
-                kind=SpanKind.CLIENT,
-                attributes=upstream_http._attempt_attributes(request, 0),
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
+            with upstream_http._attempt_span(request, 0, parent) as span:
                 upstream_http._traced(headers, span, credentials)
                 span.set_attribute("http.response.status_code", 200)
                 span.set_attribute("twill_mcp.retried", False)
@@ -606,9 +607,10 @@ def attempt_span_us(batches: int) -> float:
 
 
 def middleware_span_us(batches: int) -> float:
-    """The MCP SDK's `OpenTelemetryMiddleware` (on in every server) around a tools/call of the 2026-07-28 era
-    (its `_meta` is read for a trace context), composed as the SDK's runner does, against the handler alone."""
-    middleware = OpenTelemetryMiddleware()
+    """The span middleware of every twill-mcp server (`TraceContext` in front of the MCP SDK's
+    `OpenTelemetryMiddleware`) around a tools/call of the 2026-07-28 era (its `_meta` is read for a trace
+    context), composed as the SDK's runner does, against the handler alone."""
+    middleware = TraceContext(OpenTelemetryMiddleware())
     meta = dict(http_compare._META)
     ctx: Any = SimpleNamespace(
         params={"name": TOOL, "arguments": ARGUMENTS, "_meta": meta},
@@ -813,13 +815,14 @@ def build_rows(figures: Mapping[str, Any]) -> list[Row]:
         Row(
             "tracing off (API only) vs no span code",
             f"{off_us:.1f} µs per call = {share(off_us, call_ms):.2%} (in-process end to end "
-            f"{-no_spans['median']:+.1f} ± {no_spans['se']:.1f}, replayed {replayed:.1f}: the SDK's middleware "
+            f"{-no_spans['median']:+.1f} ± {no_spans['se']:.1f}, replayed {replayed:.1f}: the span middleware "
             f"{direct['middleware_span_us']:.1f}, twill-mcp's attempt span {direct['attempt_span_us']:.1f})",
             f"≤ {SHARE_LIMIT:.0%}",
             verdict(share(off_us, call_ms) <= SHARE_LIMIT),
-            "with no SDK configured, so the API's no-op tracer: in-process, the default vs a server without the MCP "
-            "SDK's OpenTelemetryMiddleware and with a tracer whose span is a null context for twill-mcp's attempt "
-            "(what is left of exchange's span code then is a few attribute calls on the invalid span); and, "
+            "with no SDK configured: in-process, the default vs a server without the span middleware (TraceContext, "
+            "in front of the MCP SDK's OpenTelemetryMiddleware) and with a tracer whose span is a null context for "
+            "twill-mcp's attempt (what is left of exchange's span code then is a few attribute calls on the invalid "
+            "span); and, "
             "replayed in loops, the middleware around a 2026-07-28 tools/call as the SDK's runner composes it vs "
             "the handler alone, plus one attempt's span code in TwillHttp.exchange vs an empty loop. " + SHARES,
             share(off_us, call_ms),
@@ -838,8 +841,9 @@ def build_rows(figures: Mapping[str, Any]) -> list[Row]:
                 "(priced)",
                 "info",
                 "in-process, calls interleaved with the default's: the SDK's tracers swapped in for the MCP SDK's "
-                "server middleware and for twill-mcp's (BatchSpanProcessor, an exporter that drops), median "
-                "per-call difference of the thread's CPU, plus the other threads' CPU over the run per traced call",
+                "server middleware and for twill-mcp's, spans recorded (BatchSpanProcessor, an exporter that "
+                "drops), median per-call difference of the thread's CPU, plus the other threads' CPU over the run "
+                "per traced call",
                 share(on_us, call_ms),
             )
         )

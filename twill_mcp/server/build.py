@@ -20,6 +20,7 @@ from twill_mcp.core.errors import error_shape
 from twill_mcp.server.prompts import TwillPrompts
 from twill_mcp.server.resources import TaskResources, Upstream
 from twill_mcp.server.subscriptions import WATCHING, Subscriptions, TaskWatch, Watching
+from twill_mcp.server.tracing import spans_when_recorded
 from twill_mcp.tools.call import ToolCall
 from twill_mcp.tools.catalog import compiled_by_name
 from twill_mcp.tools.composed import Tool
@@ -115,7 +116,7 @@ def build_server(
         finally:
             await http.aclose()
 
-    return Server(
+    server: Server[Any] = Server(
         SERVER_NAME,
         version=__version__,
         title="Twill",
@@ -141,6 +142,8 @@ def build_server(
         on_list_prompts=prompts.list_prompts,
         on_get_prompt=prompts.get_prompt,
     )
+    spans_when_recorded(server)
+    return server
 
 
 def server_for(

@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import anyio
 import httpx2
 from opentelemetry.context import Context
 from opentelemetry.propagate import extract, inject
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span, get_tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span, get_tracer, set_span_in_context
 
 from twill_mcp import __version__
-from twill_mcp.core import metrics
+from twill_mcp.core import metrics, tracing
 from twill_mcp.core.config import KEY_FIXES, Settings
 from twill_mcp.core.credentials import Credentials, Scrub
 from twill_mcp.core.errors import MissingApiKey, ToolCallError, UnusableApiKey, UpstreamUnreachable
@@ -187,14 +188,7 @@ class TwillHttp:
         while True:
             await budgets.acquire(key_id, deadline)
             trace = _SendTrace()
-            with _TRACER.start_as_current_span(
-                f"{request.method} {request.route or request.path}",
-                context=parent,
-                kind=SpanKind.CLIENT,
-                attributes=_attempt_attributes(request, attempt),
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
+            with _attempt_span(request, attempt, parent) as span:
                 sent = _traced(headers, span, credentials)
                 try:
                     with anyio.fail_after(max(deadline - anyio.current_time(), 0.001)):
@@ -301,6 +295,20 @@ def _caller_context(credentials: Credentials) -> Context | None:
     return extract({"traceparent": credentials.traceparent}) if credentials.traceparent else None
 
 
+def _attempt_span(request: PreparedRequest, attempt: int, parent: Context | None) -> AbstractContextManager[Span]:
+    """One attempt's client span; with no OpenTelemetry SDK, the span of the trace the call is in (`core.tracing`)."""
+    if not tracing.recording():
+        return nullcontext(get_current_span(parent))
+    return _TRACER.start_as_current_span(
+        f"{request.method} {request.route or request.path}",
+        context=parent,
+        kind=SpanKind.CLIENT,
+        attributes=_attempt_attributes(request, attempt),
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+
+
 def _attempt_attributes(request: PreparedRequest, attempt: int) -> dict[str, Any]:
     """OpenTelemetry's HTTP client attributes: the route template, never the path with its ids."""
     attributes: dict[str, Any] = {"http.request.method": request.method, "twill_mcp.attempt": attempt + 1}
@@ -315,7 +323,7 @@ def _traced(headers: dict[str, str], span: Span, credentials: Credentials) -> di
     """The headers of one attempt: the traceparent of its span when tracing is on, else the caller's as it came."""
     if span.get_span_context().is_valid:
         sent = dict(headers)
-        inject(sent)
+        inject(sent, context=set_span_in_context(span))
         return sent
     if credentials.traceparent:
         return {**headers, "traceparent": credentials.traceparent}
