@@ -27,7 +27,7 @@ and again with `--auth oauth` and an access token on every request:
   and dropped connections re-armed every second): every call must be answered; RSS at start and end.
 
 Usage: python bench/perf.py [--quick] [--json PATH]     (needs the bench extra: pip install -e '.[bench]')
-Full: ~11 minutes on 2 cores (the soak runs twice); --quick: ~5 minutes. Tables (ratios to the minimal server,
+Full: ~13 minutes on 2 cores (the soak runs twice); --quick: ~5 minutes. Tables (ratios to the minimal server,
 the features against their targets), then JSON.
 """
 
