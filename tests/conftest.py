@@ -62,6 +62,25 @@ Launch = Callable[..., AbstractAsyncContextManager[Client]]
 SCANNED = {"results": 0, "result_bytes": 0, "logs": 0, "log_bytes": 0}
 
 
+def loaded_by_start_up(*modules: str) -> list[str]:
+    """Which of `modules` a fresh interpreter holds once it has built a server for every tool (before any call)."""
+    script = (
+        "import sys\n"
+        "from twill_mcp.tools.catalog import all_tools\n"
+        "from twill_mcp.core.config import Settings\n"
+        "from twill_mcp.core.credentials import server_key\n"
+        "from twill_mcp.server.build import build_server\n"
+        "from twill_mcp.upstream.http import TwillHttp\n"
+        "settings = Settings.load({'TWILL_API_KEY': 'k' * 20})\n"
+        "build_server(TwillHttp(settings), all_tools(), server_key(settings.api_key))\n"
+        "print(' '.join(sorted(set(sys.argv[1:]) & set(sys.modules))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *modules], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.split()
+
+
 def load_script(name: str) -> ModuleType:
     """One of scripts/*.py as a module: the scripts are not a package, and their tests call their functions."""
     spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")

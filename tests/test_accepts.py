@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.conftest import loaded_by_start_up
 from twill_mcp.spec.openapi import accepts
 from twill_mcp.tools.catalog import all_tools
 
@@ -77,16 +76,4 @@ def test_it_agrees_with_jsonschema_on_each_kind_of_keyword(schema: Any, value: A
 @pytest.mark.slow
 def test_a_server_is_built_for_every_tool_without_importing_jsonschema() -> None:
     # Importing jsonschema takes ~40 ms, which a host waits for: it waits for the first call instead.
-    script = (
-        "import sys\n"
-        "from twill_mcp.tools.catalog import all_tools\n"
-        "from twill_mcp.core.config import Settings\n"
-        "from twill_mcp.core.credentials import server_key\n"
-        "from twill_mcp.server.build import build_server\n"
-        "from twill_mcp.upstream.http import TwillHttp\n"
-        "settings = Settings.load({'TWILL_API_KEY': 'k' * 20})\n"
-        "build_server(TwillHttp(settings), all_tools(), server_key(settings.api_key))\n"
-        "print('jsonschema' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
-    assert done.stdout.strip() == "False"
+    assert loaded_by_start_up("jsonschema") == []

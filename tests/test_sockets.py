@@ -11,8 +11,6 @@ import asyncio
 import hashlib
 import socket
 import struct
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +20,7 @@ import anyio
 import httpx2
 import pytest
 
+from tests.conftest import loaded_by_start_up
 from twill_mcp.upstream import sockets
 
 pytestmark = pytest.mark.anyio
@@ -257,16 +256,4 @@ async def test_a_closed_client_has_closed_its_connections_even_if_the_loop_stops
 
 @pytest.mark.slow
 def test_start_up_does_not_load_httpcore2_which_waits_for_the_first_call() -> None:
-    script = (
-        "import sys\n"
-        "from twill_mcp.tools.catalog import all_tools\n"
-        "from twill_mcp.core.config import Settings\n"
-        "from twill_mcp.core.credentials import server_key\n"
-        "from twill_mcp.server.build import build_server\n"
-        "from twill_mcp.upstream.http import TwillHttp\n"
-        "settings = Settings.load({'TWILL_API_KEY': 'k' * 20})\n"
-        "build_server(TwillHttp(settings), all_tools(), server_key(settings.api_key))\n"
-        "print(sorted({'httpcore2', 'twill_mcp.upstream.sockets'} & set(sys.modules)))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
-    assert done.stdout.strip() == "[]"
+    assert loaded_by_start_up("httpcore2", "twill_mcp.upstream.sockets") == []
