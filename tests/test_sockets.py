@@ -179,6 +179,25 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
             await http.get(f"http://127.0.0.1:{port}/")
 
 
+async def test_a_socket_option_the_system_refuses_is_a_connect_error_and_the_connection_is_closed() -> None:
+    ended = asyncio.Event()
+
+    async def until_the_clients_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        ended.set()
+
+    refused = [(socket.SOL_SOCKET, 0x7FFF, 1)]  # no such option
+    async with (
+        serving(until_the_clients_end) as server,
+        httpx2.AsyncClient(transport=sockets.transport(socket_options=refused)) as http,
+    ):
+        with pytest.raises(httpx2.ConnectError):
+            await http.get(f"{server.origin}/")
+        with anyio.fail_after(2):
+            await ended.wait()
+    assert server.connections == 1
+
+
 async def test_a_connection_that_is_not_accepted_in_time_is_a_connect_timeout() -> None:
     with socket.socket() as full:
         full.bind(("127.0.0.1", 0))

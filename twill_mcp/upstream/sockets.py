@@ -69,8 +69,12 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
             raise httpcore2.ConnectError(str(exc)) from exc
         assert isinstance(raw, asyncio.Transport)
         sock = raw.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+        except OSError as exc:
+            raw.abort()  # connected, but not as asked: not handed on, and not left open
+            raise httpcore2.ConnectError(str(exc)) from exc
         return AsyncioStream(raw, received)
 
     async def sleep(self, seconds: float) -> None:
