@@ -103,12 +103,13 @@ class TwillHttp:
                 hint="Fix or unset SSL_CERT_FILE and restart the server; `twill-mcp doctor` checks it.",
             ) from None
         proxy = self._route.proxy
-        if self._transport is None:
+        transport = self._transport
+        if transport is None:
             # Imported with the client: httpcore2 (what sockets builds on) is ~20 ms that start-up need not wait for.
             from twill_mcp.upstream import sockets
 
             # The proxy and CAs the settings name, and nothing else the environment holds.
-            self._transport = sockets.transport(
+            transport = sockets.transport(
                 verify=trust,
                 limits=POOL_LIMITS,
                 trust_env=False,
@@ -124,7 +125,7 @@ class TwillHttp:
                 pool=settings.connect_timeout,
             ),
             follow_redirects=False,
-            transport=self._transport,
+            transport=transport,
             trust_env=False,
         )
 
