@@ -75,7 +75,7 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
         except OSError as exc:
             raw.abort()  # connected, but not as asked: not handed on, and not left open
             raise httpcore2.ConnectError(str(exc)) from exc
-        return AsyncioStream(raw, received)
+        return AsyncioStream(received)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -84,9 +84,15 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
 class AsyncioStream(httpcore2.AsyncNetworkStream):
     """One connection, as httpcore2 reads and writes it: one request at a time."""
 
-    def __init__(self, raw: asyncio.Transport, received: _Received) -> None:
-        self._raw = raw
+    def __init__(self, received: _Received) -> None:
         self._received = received
+
+    @property
+    def _raw(self) -> asyncio.Transport:
+        # The protocol's transport: the socket's, then, after `start_tls`, the TLS one over it.
+        raw = self._received.transport
+        assert raw is not None  # set when the connection was made, before this stream was
+        return raw
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         received = self._received
@@ -95,7 +101,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
         if received.buffer:
             return received.take(max_bytes)
         if received.error is not None:
-            raise httpcore2.ReadError(_why(received.error))
+            raise httpcore2.ReadError(received.why_closed())
         return b""  # the server closed the connection: httpcore2 decides what that means
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -103,12 +109,12 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
             return
         received = self._received
         if received.lost or self._raw.is_closing():
-            raise httpcore2.WriteError(_why(received.error) if received.error else "the connection is closed")
+            raise httpcore2.WriteError(received.why_closed())
         self._raw.write(buffer)
         if received.writing_paused:
             await received.wait(received.drained, timeout, httpcore2.WriteTimeout)
             if received.lost:
-                raise httpcore2.WriteError(_why(received.error) if received.error else "the connection closed")
+                raise httpcore2.WriteError(received.why_closed())
 
     async def aclose(self) -> None:
         # As anyio closes a socket: asyncio closes it at the loop's next turn, which is let to come here (a
@@ -135,7 +141,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
             raise httpcore2.ConnectError("the connection closed during the TLS handshake")
         assert isinstance(secured, asyncio.Transport)
         self._received.transport = secured
-        return AsyncioStream(secured, self._received)
+        return self
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -147,10 +153,6 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
 
 
 _TRANSPORT_INFO = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername", "socket": "socket"}
-
-
-def _why(error: BaseException) -> str:
-    return str(error) or type(error).__name__
 
 
 class _Received(asyncio.Protocol):
@@ -171,6 +173,10 @@ class _Received(asyncio.Protocol):
     def ready(self) -> bool:
         """A read would return at once: bytes are here, or no more will come."""
         return bool(self.buffer) or self.ended
+
+    def why_closed(self) -> str:
+        error = self.error
+        return (str(error) or type(error).__name__) if error is not None else "the connection is closed"
 
     def take(self, max_bytes: int) -> bytes:
         buffer = self.buffer
