@@ -14,7 +14,7 @@ import struct
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import httpx2
@@ -33,7 +33,6 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 class Server:
     origin: str
     connections: int = 0
-    requests: list[bytes] = field(default_factory=list)
 
 
 @asynccontextmanager
