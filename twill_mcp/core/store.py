@@ -42,8 +42,8 @@ def connect(url: SecretStr, timeout: float = TIMEOUT_SECONDS) -> Redis:
     """A client for the URL: short timeouts and no retries of its own, since every caller has a fallback and
     a retry would only make a call wait longer for a store that is down. Connects lazily, at the first command."""
     from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     pool = BlockingConnectionPool.from_url(
         url.get_secret_value(),
